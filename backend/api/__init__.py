@@ -1,0 +1,40 @@
+"""REST edge: one flask-smorest Api per app, its blueprints and its JSON error handlers."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from ..schemas import ErrorSchema
+from . import admin, docs, health, sessions
+from .auth import BEARER_SCHEME
+from .blueprint import URL_PREFIX
+from .errors import register_error_handlers
+
+API_SETTINGS = {
+    "API_TITLE": "SessionHub",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": URL_PREFIX,
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": docs.ASSETS_URL,
+}
+
+
+class SessionHubApi(Api):
+    """Documents our error shape instead of flask-smorest's own."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+def register_api(app: Flask) -> Api:
+    for key, value in API_SETTINGS.items():
+        app.config.setdefault(key, value)
+    rest = SessionHubApi(app)
+    rest.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    for blueprint in (sessions.blp, admin.blp, health.blp):
+        rest.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
+    register_error_handlers(app)
+    return rest

@@ -1,0 +1,106 @@
+"""REST resources for sessions: list, create, inspect, update and end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from flask.views import MethodView
+
+from .. import registry
+from ..documents import document_nodes
+from ..schemas import (
+    ClientListSchema,
+    DocumentSchema,
+    ErrorSchema,
+    SessionCreateSchema,
+    SessionDetailSchema,
+    SessionInfoSchema,
+    SessionListQuerySchema,
+    SessionListSchema,
+    SessionUpdateSchema,
+)
+from .auth import admin_required
+from .blueprint import URL_PREFIX, ApiBlueprint
+
+blp = ApiBlueprint(
+    "sessions", __name__, url_prefix=URL_PREFIX, description="Collaborative sessions"
+)
+ADMIN_DOC = {"security": [{"bearerAuth": []}]}
+
+
+@blp.route("/sessions")
+class Sessions(MethodView):
+    @blp.arguments(SessionListQuerySchema, location="query")
+    @blp.response(200, SessionListSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List sessions, newest activity first, a page at a time."""
+        sessions, next_cursor = registry.list_sessions(**query)
+        return {"sessions": sessions, "next_cursor": next_cursor}
+
+    @blp.arguments(SessionCreateSchema)
+    @blp.response(201, SessionDetailSchema)
+    @blp.alt_response(429, schema=ErrorSchema, description="Too many active sessions")
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Create a session."""
+        session = registry.create_session(**body)
+        location = url_for("sessions.Session", session_id=session.id)
+        return registry.session_detail(session), {"Location": location}
+
+
+@blp.route("/sessions/<session_id>", endpoint="Session")
+class SessionResource(MethodView):
+    @blp.response(200, SessionDetailSchema)
+    @blp.alt_response(404, schema=ErrorSchema, description="No such session")
+    def get(self, session_id: str) -> dict[str, Any]:
+        """One session with its document numbers and lifetime."""
+        return registry.session_detail(registry.get_session(session_id))
+
+    @admin_required
+    @blp.arguments(SessionUpdateSchema)
+    @blp.response(200, SessionDetailSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="The session has ended")
+    @blp.doc(**ADMIN_DOC)
+    def patch(self, changes: dict[str, Any], session_id: str) -> dict[str, Any]:
+        """Change a session's title, pin (exempt from the idle sweep) or TTL. Admin only."""
+        return registry.session_detail(registry.update_session(session_id, changes))
+
+    @admin_required
+    @blp.response(200, SessionDetailSchema)
+    @blp.doc(**ADMIN_DOC)
+    def delete(self, session_id: str) -> dict[str, Any]:
+        """End a session now; its clients are told. Ending it again changes nothing. Admin only."""
+        session = registry.end_session(session_id, "ended_by_admin")
+        return registry.session_detail(session)
+
+
+@blp.route("/sessions/<session_id>/info")
+@blp.response(200, SessionInfoSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such session")
+def session_info(session_id: str) -> dict[str, Any]:
+    """The original `/info` contract, kept field for field for existing clients."""
+    detail = registry.session_detail(registry.get_session(session_id))
+    return {
+        "session_id": detail["id"],
+        "metadata": {key: detail[key] for key in ("created_at", "last_activity", "active_clients")},
+        "project_id": detail["project_id"],
+        **{key: detail[key] for key in ("node_count", "undo_available", "redo_available")},
+    }
+
+
+@blp.route("/sessions/<session_id>/clients")
+@blp.response(200, ClientListSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such session")
+def session_clients(session_id: str) -> dict[str, Any]:
+    """Who is in the session now: names and join times, never socket ids."""
+    session, memberships = registry.open_memberships(session_id)
+    return {"session_id": session.id, "active_clients": len(memberships), "clients": memberships}
+
+
+@blp.route("/sessions/<session_id>/document")
+@blp.response(200, DocumentSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such session")
+def session_document(session_id: str) -> dict[str, Any]:
+    """A snapshot of the shared document at its current version."""
+    session = registry.get_session(session_id)
+    return {"version": session.version, "nodes": document_nodes(session.id)}

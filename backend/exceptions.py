@@ -1,0 +1,74 @@
+"""Domain errors with a stable code and an HTTP status; the edges turn them into JSON or acks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SessionHubError(Exception):
+    """Base of every error a client may see; `code` is part of the public contract."""
+
+    code = "internal_error"
+    status = 500
+    default_message = "Internal server error."
+    headers: dict[str, str] = {}
+
+    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None) -> None:
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class InvalidJSON(SessionHubError):
+    code = "invalid_json"
+    status = 400
+    default_message = "The request body must be a JSON object sent as application/json."
+
+
+class InvalidCursor(SessionHubError):
+    code = "invalid_cursor"
+    status = 400
+    default_message = "The cursor is not one this server issued."
+
+
+class Unauthorized(SessionHubError):
+    code = "unauthorized"
+    status = 401
+    default_message = "This endpoint needs 'Authorization: Bearer <admin token>'."
+    headers = {"WWW-Authenticate": 'Bearer realm="sessionhub"'}
+
+
+class Forbidden(SessionHubError):
+    code = "forbidden"
+    status = 403
+    default_message = "The admin token is wrong."
+
+
+class SessionNotFound(SessionHubError):
+    code = "session_not_found"
+    status = 404
+    default_message = "No session has that id."
+
+
+class SessionEnded(SessionHubError):
+    code = "session_ended"
+    status = 409
+    default_message = "The session has ended."
+
+
+class ValidationFailed(SessionHubError):
+    code = "validation_error"
+    status = 422
+    default_message = "The request is not valid."
+
+
+class SessionLimitReached(SessionHubError):
+    code = "session_limit_reached"
+    status = 429
+    default_message = "The maximum number of active sessions is reached."

@@ -1,0 +1,178 @@
+"""Database tables (DESIGN section 3): the only source of truth for sessions and counts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+END_REASONS = (
+    "idle_timeout",
+    "never_joined",
+    "ttl_expired",
+    "ended_by_admin",
+    "admin_cleanup",
+    "server_shutdown",
+)
+# Reasons counted by `total_cleaned`: the ones where the server, not a person, ended the session
+# for being unused, plus an admin's explicit sweep.
+CLEANED_REASONS = ("idle_timeout", "never_joined", "ttl_expired", "admin_cleanup")
+LEFT_REASONS = (
+    "left",
+    "client_disconnect",
+    "server_disconnect",
+    "transport_close",
+    "transport_error",
+    "ping_timeout",
+    "session_ended",
+    "instance_dead",
+    "server_shutdown",
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every backend.
+
+    SQLite has no time zones and hands back naive values; storing naive UTC there and tagging
+    it on the way out keeps comparisons and ISO output identical to PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Session(db.Model):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(128), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_activity: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    active_clients: Mapped[int] = mapped_column(default=0)
+    peak_clients: Mapped[int] = mapped_column(default=0)
+    first_joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ttl_seconds: Mapped[int | None] = mapped_column()
+    version: Mapped[int] = mapped_column(default=0)
+    pinned: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        # is_active leads, so this also serves every "active sessions" filter of the sweep.
+        # The list query: filter by status, order by (last_activity, id) for the keyset cursor.
+        Index("ix_sessions_status_activity", "is_active", "last_activity", "id"),
+        Index("ix_sessions_project_status_activity", "project_id", "is_active", "last_activity"),
+        # The retention purge scans ended sessions by age.
+        Index("ix_sessions_ended_at", "ended_at"),
+    )
+
+    def duration_seconds(self, now: datetime) -> float:
+        end = self.ended_at or now
+        return max(0.0, (end - self.created_at).total_seconds())
+
+
+class Instance(db.Model):
+    """A running server process; a stale heartbeat is how a crashed worker is found."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Membership(db.Model):
+    """One socket in one session; open rows (left_at IS NULL) are the client count."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    instance_id: Mapped[str | None] = mapped_column(
+        ForeignKey("instances.id", ondelete="SET NULL"), index=True
+    )
+    client_name: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(36))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    left_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_memberships_session_open", "session_id", "left_at"),)
+
+
+class DocumentNode(db.Model):
+    __tablename__ = "document_nodes"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    props: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Operation(db.Model):
+    """One entry of a session's document log, in a total order by (session_id, version).
+
+    `kind` is `op` for a client's change and `undo`/`redo` for history moves; `state` of an
+    `op` row is `applied`, `undone` (on the redo stack) or `discarded` (a newer op cleared it).
+    """
+
+    __tablename__ = "operations"
+
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8), default="op")
+    state: Mapped[str] = mapped_column(String(10), default="applied")
+    target_version: Mapped[int | None] = mapped_column()
+    op: Mapped[dict[str, Any]] = mapped_column(JSON)
+    inverse: Mapped[dict[str, Any]] = mapped_column(JSON)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_operations_history", "session_id", "kind", "state", "version"),)
+
+
+class SweepRun(db.Model):
+    """The outcome of each sweep, kept in the database so every process reports the same."""
+
+    __tablename__ = "sweep_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    duration_ms: Mapped[float] = mapped_column()
+    ended_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,17 @@
+"""Prometheus objects that live for the whole process (STACK_NOTES trap 6: never per app).
+
+Only what a single process observes lives here: the sweep duration histogram. Numbers every
+process must agree on (counts of sessions and clients) are read from the database at scrape
+time instead, by `stats`.
+"""
+
+from prometheus_client import CollectorRegistry, Histogram
+
+PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
+
+SWEEP_DURATION = Histogram(
+    "sessionhub_sweep_duration_seconds",
+    "Wall time of each sweep of inactive sessions run by this process.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=PROCESS_REGISTRY,
+)

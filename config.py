@@ -1,0 +1,234 @@
+"""Settings read from the environment, validated once at start-up.
+
+Every variable in DESIGN section 7 is parsed here and nowhere else, so a typo in a deployment
+stops the process with a message naming the variable instead of surfacing as a 500 later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class _Reader:
+    """Typed getters over an environment mapping, each failing with the variable's name."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def string(self, name: str, default: str | None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value, 10)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise ConfigError(f"{name} must be {bounds}, got {number}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value.lower()
+
+
+class Config:
+    """Defaults shared by every profile; subclasses change only what differs."""
+
+    NAME = "base"
+    DEBUG = False
+    TESTING = False
+    DEFAULT_SECRET_KEY: str | None = None
+    DEFAULT_ADMIN_TOKEN: str | None = None
+    # Relative SQLite paths are resolved by Flask-SQLAlchemy inside the app's instance/ folder.
+    DEFAULT_DATABASE_URL = "sqlite:///sessionhub.db"
+    DEFAULT_CORS: str | None = None  # None: same origin only
+    DEFAULT_LOG_LEVEL = "INFO"
+    DEFAULT_ASYNC_MODE = "eventlet"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        """Return the Flask config mapping for this profile, or raise ConfigError."""
+        env = _Reader(environ)
+        settings: dict[str, Any] = {
+            "APP_CONFIG": cls.NAME,
+            "DEBUG": cls.DEBUG,
+            "TESTING": cls.TESTING,
+            "SECRET_KEY": env.string("SECRET_KEY", cls.DEFAULT_SECRET_KEY),
+            "ADMIN_TOKEN": env.string("ADMIN_TOKEN", cls.DEFAULT_ADMIN_TOKEN),
+            "SQLALCHEMY_DATABASE_URI": env.string("DATABASE_URL", cls.DEFAULT_DATABASE_URL),
+            "SOCKETIO_MESSAGE_QUEUE": env.string("SOCKETIO_MESSAGE_QUEUE", None),
+            "CORS_ALLOWED_ORIGINS": _origins(env.string("CORS_ALLOWED_ORIGINS", cls.DEFAULT_CORS)),
+            "LOG_LEVEL": env.choice(
+                "LOG_LEVEL", cls.DEFAULT_LOG_LEVEL.lower(), _LOG_LEVELS
+            ).upper(),
+            "LOG_FORMAT": env.choice("LOG_FORMAT", "text", ("text", "json")),
+            "HOST": env.string("HOST", "127.0.0.1"),
+            "PORT": env.integer("PORT", 5000, minimum=0, maximum=65535),
+            "ASYNC_MODE": env.choice(
+                "ASYNC_MODE", cls.DEFAULT_ASYNC_MODE, ("eventlet", "gevent", "threading")
+            ),
+            "INSTANCE_NAME": env.string("INSTANCE_NAME", None),
+            "END_SESSIONS_ON_SHUTDOWN": env.boolean("END_SESSIONS_ON_SHUTDOWN", False),
+        }
+        for name, (default, minimum) in _INTEGER_SETTINGS.items():
+            settings[name] = env.integer(name, default, minimum=minimum)
+        settings["MAX_CONTENT_LENGTH"] = settings["MAX_PAYLOAD_BYTES"]
+        _check_consistency(settings)
+        cls.check_secrets(settings)
+        return settings
+
+    @classmethod
+    def check_secrets(cls, settings: Mapping[str, Any]) -> None:
+        """Profiles that face users override this to refuse weak or missing secrets."""
+
+
+class DevelopmentConfig(Config):
+    NAME = "development"
+    DEFAULT_SECRET_KEY = DEV_SECRET_KEY
+    DEFAULT_ADMIN_TOKEN = DEV_ADMIN_TOKEN
+    DEFAULT_CORS = "*"
+    DEFAULT_LOG_LEVEL = "INFO"
+
+
+class TestingConfig(DevelopmentConfig):
+    NAME = "testing"
+    TESTING = True
+    DEFAULT_DATABASE_URL = "sqlite:///:memory:"
+    DEFAULT_LOG_LEVEL = "WARNING"
+    # In-process tests use real threads; only app.py monkey-patches (STACK_NOTES "Tests").
+    DEFAULT_ASYNC_MODE = "threading"
+
+
+class ProductionConfig(Config):
+    NAME = "production"
+
+    @classmethod
+    def check_secrets(cls, settings: Mapping[str, Any]) -> None:
+        for name in ("SECRET_KEY", "ADMIN_TOKEN"):
+            if not settings[name]:
+                raise ConfigError(f"{name} must be set when APP_CONFIG=production")
+            if settings[name] in (DEV_SECRET_KEY, DEV_ADMIN_TOKEN):
+                raise ConfigError(f"{name} must not be the development default in production")
+        _warn_if_idle_timeout_too_short(settings)
+
+
+# name -> (default, minimum); DESIGN section 7 gives the defaults and what 0 means.
+_INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
+    "SESSION_TIMEOUT_SECS": (86400, 1),
+    "SESSION_CLEANUP_INTERVAL": (300, 0),
+    "SESSION_MAX_CONCURRENT": (100, 0),
+    "SESSION_EMPTY_TIMEOUT_SECS": (0, 0),
+    "SESSION_MAX_CLIENTS": (0, 0),
+    "SESSION_RETENTION_DAYS": (30, 0),
+    "SOCKETIO_PING_INTERVAL": (25, 1),
+    "SOCKETIO_PING_TIMEOUT": (20, 1),
+    "ACTIVITY_FLUSH_SECS": (5, 0),
+    "SOCKET_RATE_LIMIT": (50, 1),
+    "UNDO_DEPTH": (100, 1),
+    "OPLOG_MAX": (1000, 1),
+    "MAX_CONNECTIONS": (10000, 1),
+    "INSTANCE_HEARTBEAT_SECS": (10, 1),
+    "INSTANCE_DEAD_AFTER_SECS": (60, 2),
+    "MAX_PAYLOAD_BYTES": (MIB, 1024),
+}
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+PROFILES: dict[str, type[Config]] = {
+    profile.NAME: profile for profile in (DevelopmentConfig, TestingConfig, ProductionConfig)
+}
+
+
+def load_config(
+    name: str | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Pick the profile (argument, else APP_CONFIG, else development) and read it."""
+    environ = os.environ if environ is None else environ
+    chosen = (name or environ.get("APP_CONFIG") or "development").strip().lower()
+    profile = PROFILES.get(chosen)
+    if profile is None:
+        raise ConfigError(f"APP_CONFIG must be one of {', '.join(PROFILES)}, got {chosen!r}")
+    return profile.from_env(environ)
+
+
+def default_instance_name(port: int) -> str:
+    """A name stable across restarts of the same process slot (DESIGN section 6)."""
+    return f"{socket.gethostname()}:{port}"
+
+
+def _origins(value: str | None) -> str | list[str] | None:
+    if value is None or value == "*":
+        return value
+    return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+
+def _check_consistency(settings: Mapping[str, Any]) -> None:
+    if settings["INSTANCE_DEAD_AFTER_SECS"] <= settings["INSTANCE_HEARTBEAT_SECS"]:
+        raise ConfigError(
+            "INSTANCE_DEAD_AFTER_SECS must exceed INSTANCE_HEARTBEAT_SECS "
+            f"({settings['INSTANCE_DEAD_AFTER_SECS']} <= {settings['INSTANCE_HEARTBEAT_SECS']})"
+        )
+    if settings["OPLOG_MAX"] < settings["UNDO_DEPTH"]:
+        raise ConfigError(
+            f"OPLOG_MAX must be at least UNDO_DEPTH ({settings['OPLOG_MAX']} < "
+            f"{settings['UNDO_DEPTH']})"
+        )
+    url = settings["SQLALCHEMY_DATABASE_URI"]
+    if "://" not in url:
+        raise ConfigError(f"DATABASE_URL must be a SQLAlchemy URL, got {url!r}")
+
+
+def _warn_if_idle_timeout_too_short(settings: Mapping[str, Any]) -> None:
+    reconnect_window = (
+        settings["SOCKETIO_PING_INTERVAL"]
+        + settings["SOCKETIO_PING_TIMEOUT"]
+        + settings["SESSION_CLEANUP_INTERVAL"]
+    )
+    if settings["SESSION_TIMEOUT_SECS"] <= reconnect_window:
+        log.warning(
+            "SESSION_TIMEOUT_SECS=%s is not longer than ping interval + ping timeout + sweep "
+            "interval (%s s): a reconnecting client could find its session ended",
+            settings["SESSION_TIMEOUT_SECS"],
+            reconnect_window,
+        )

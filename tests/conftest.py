@@ -1,0 +1,95 @@
+"""Fixtures shared by unit and e2e tests: a migrated database per backend, apps, clients, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from backend import create_app
+from backend.clock import FrozenClock
+from backend.extensions import db
+from tests.databases import postgres_admin_url, postgres_database, sqlite_database
+
+ADMIN_TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if postgres_admin_url():
+        return ["PostgreSQL tests: on (TEST_DATABASE_URL is set)"]
+    return ["PostgreSQL tests: skipped (set TEST_DATABASE_URL to run them)"]
+
+
+def app_overrides(database_url: str, **extra: object) -> dict[str, object]:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SESSION_CLEANUP_INTERVAL": 0,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database migrated with our Alembic scripts (never create_all), one per backend."""
+    if request.param == "sqlite":
+        context = sqlite_database(Path(tmp_path_factory.mktemp("sqlite")))
+    else:
+        admin_url = postgres_admin_url()
+        if admin_url is None:
+            pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+        context = postgres_database(admin_url)
+    with context as url:
+        migrator = create_app("testing", app_overrides(url))
+        with migrator.app_context():
+            upgrade()
+            db.engine.dispose()
+        yield url
+
+
+@pytest.fixture()
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture()
+def make_app(database_url: str, clock: FrozenClock) -> Iterator:
+    """Builds apps on the shared test database and empties every table afterwards."""
+    apps: list[Flask] = []
+
+    def build(**overrides: object) -> Flask:
+        app = create_app("testing", app_overrides(database_url, **overrides), clock=clock)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+    if apps:
+        with apps[0].app_context():
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(delete(table))
+            db.session.commit()
+            db.session.remove()
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture()
+def app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
