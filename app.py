@@ -5,9 +5,13 @@ The async library must patch the standard library before anything else is import
 """
 
 import os
+import warnings
 
 ASYNC_MODE = (os.environ.get("ASYNC_MODE") or "eventlet").strip().lower()
 if ASYNC_MODE == "eventlet":
+    # eventlet announces its bug-fix-only status on import; the choice is deliberate
+    # (STACK_NOTES "Serving"), so say it once in the docs rather than on every start.
+    warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
     import eventlet
 
     eventlet.monkey_patch()
