@@ -45,7 +45,7 @@ def _check_psycopg_is_green(app) -> None:
 
 
 def main() -> int:
-    from backend import create_app
+    from backend import create_app, lifecycle
     from backend.extensions import socketio
     from backend.logs import configure_logging
 
@@ -56,6 +56,8 @@ def main() -> int:
         return 2
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     _check_psycopg_is_green(app)
+    with app.app_context():
+        lifecycle.register_instance()
     host, port = app.config["HOST"], app.config["PORT"]
     log.info(
         "serving on http://%s:%s (config=%s, async=%s, instance=%s)",

@@ -11,10 +11,12 @@ from flask import Flask
 
 from config import default_instance_name, load_config
 
+from . import activity
 from . import clock as clock_module
 from .api import register_api
 from .database import configure_engine, engine_options
 from .extensions import db, migrate, socketio
+from .realtime import SessionNamespace
 
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 
@@ -42,6 +44,9 @@ def create_app(
     configure_engine(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     _init_socketio(app)
+    app.extensions[activity.EXTENSION_KEY] = activity.ActivityRecorder(
+        app.config["ACTIVITY_FLUSH_SECS"]
+    )
     register_api(app)
     return app
 
@@ -57,3 +62,6 @@ def _init_socketio(app: Flask) -> None:
         ping_timeout=config["SOCKETIO_PING_TIMEOUT"],
         max_http_buffer_size=config["MAX_PAYLOAD_BYTES"],
     )
+    # Registered on every app's fresh server: @socketio.on handlers would vanish on the second
+    # create_app (STACK_NOTES trap 4).
+    socketio.on_namespace(SessionNamespace())

@@ -7,12 +7,16 @@ event loop, and a yielding writer holds SQLite's lock for everyone (STACK_NOTES 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from .extensions import socketio
+from .models import Membership
+from .schemas import ClientSchema
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
+CLIENTS = ClientSchema(many=True)
 
 
 def session_room(session_id: str) -> str:
@@ -27,3 +31,22 @@ def session_ended(session_id: str, reason: str) -> None:
     )
     socketio.close_room(room, namespace=NAMESPACE)
     log.debug("told room %s the session ended (%s)", room, reason)
+
+
+def presence(
+    session_id: str,
+    active_clients: int,
+    joined: Sequence[Membership],
+    left: Sequence[Membership],
+    skip_sid: str | None = None,
+) -> None:
+    """A diff of the room's members: who came and went, never the whole list (DESIGN 5)."""
+    payload = {
+        "session_id": session_id,
+        "active_clients": active_clients,
+        "joined": CLIENTS.dump(joined),
+        "left": CLIENTS.dump(left),
+    }
+    socketio.emit(
+        "presence", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
+    )

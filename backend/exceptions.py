@@ -72,3 +72,29 @@ class SessionLimitReached(SessionHubError):
     code = "session_limit_reached"
     status = 429
     default_message = "The maximum number of active sessions is reached."
+
+
+class InvalidPayload(SessionHubError):
+    """A Socket.IO event's payload failed validation (REST uses ValidationFailed)."""
+
+    code = "invalid_payload"
+    status = 422
+    default_message = "The event payload is not valid."
+
+
+class SessionFull(SessionHubError):
+    code = "session_full"
+    status = 409
+    default_message = "The session has as many clients as it allows."
+
+
+class NotJoined(SessionHubError):
+    code = "not_joined"
+    status = 409
+    default_message = "This connection has not joined that session."
+
+
+class RateLimited(SessionHubError):
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many events; slow down."

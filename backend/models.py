@@ -66,6 +66,24 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def parse_session_id(session_id: object) -> str | None:
+    """The canonical id, or None unless this is a UUID4 written the way we issue them.
+
+    uuid.UUID(..., version=4) would overwrite the version bits rather than check them, and
+    UUID() also accepts braces, URNs and bare hex: none of those may reach a session.
+    """
+    if not isinstance(session_id, str):
+        return None
+    try:
+        parsed = uuid.UUID(session_id)
+    except ValueError:
+        return None
+    canonical = str(parsed)
+    if parsed.version != 4 or canonical != session_id.lower():
+        return None
+    return canonical
+
+
 class Session(db.Model):
     __tablename__ = "sessions"
 

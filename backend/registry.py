@@ -11,8 +11,7 @@ import binascii
 import json
 import logging
 import time
-import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -23,7 +22,7 @@ from . import broadcast, clock
 from .documents import document_stats
 from .exceptions import InvalidCursor, SessionEnded, SessionLimitReached, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, SweepRun
+from .models import Membership, Session, SweepRun, parse_session_id
 from .telemetry import SWEEP_DURATION
 
 log = logging.getLogger(__name__)
@@ -32,16 +31,9 @@ log = logging.getLogger(__name__)
 _CREATE_LOCK_KEY = 0x5E55_1011
 
 
-def _parse_session_id(session_id: str) -> str | None:
-    try:
-        return str(uuid.UUID(session_id, version=4))
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def get_session(session_id: str) -> Session:
     """The session with that id, or SessionNotFound (a malformed id is simply not found)."""
-    canonical = _parse_session_id(session_id)
+    canonical = parse_session_id(session_id)
     session = db.session.get(Session, canonical) if canonical else None
     if session is None:
         raise SessionNotFound(details={"session_id": session_id})
@@ -139,8 +131,7 @@ def cleanup(max_inactive: timedelta, dry_run: bool = False, trigger: str = "admi
     now = clock.now()
     idle = _idle_conditions(now - max_inactive)
     if dry_run:
-        query = select(Session.id).where(*idle).order_by(Session.last_activity, Session.id)
-        return list(db.session.scalars(query))
+        return sorted(db.session.scalars(select(Session.id).where(*idle)))
     started = time.perf_counter()
     removed = list(
         db.session.scalars(
@@ -212,7 +203,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         parsed = datetime.fromisoformat(moment)
         if parsed.tzinfo is None or not isinstance(session_id, str):
             raise ValueError("cursor without time zone or id")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(details={"cursor": cursor}) from None
     return parsed, session_id
 
@@ -231,14 +223,3 @@ def session_detail(session: Session) -> dict[str, Any]:
         "duration_seconds": session.duration_seconds(clock.now()),
         "expires_at": expires_at,
     }
-
-
-def open_memberships(session_id: str) -> tuple[Session, list[Membership]]:
-    """Who is in a session now, oldest first (never socket ids: those stay inside the server)."""
-    session = get_session(session_id)
-    query = (
-        select(Membership)
-        .where(Membership.session_id == session.id, Membership.left_at.is_(None))
-        .order_by(Membership.joined_at, Membership.id)
-    )
-    return session, list(db.session.scalars(query))

@@ -10,9 +10,9 @@ import math
 import numbers
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .models import END_REASONS
+from .models import END_REASONS, parse_session_id
 
 
 class StrictBoolean(fields.Boolean):
@@ -41,11 +41,13 @@ class StrictNumber(fields.Float):
 
 
 class StrictString(fields.String):
-    """A string, trimmed, that must not be empty after trimming when a minimum is set."""
+    """A string, trimmed; NUL is refused because PostgreSQL cannot store it and SQLite can."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError("Must be a string.")
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
         return value.strip()
 
 
@@ -78,16 +80,25 @@ class SessionUpdateSchema(BodySchema):
             raise ValidationError("Give at least one of title, pinned, ttl_seconds.", "_schema")
 
 
+MAX_INACTIVE_HOURS = 100 * 366 * 24
+
+
 class CleanupSchema(BodySchema):
-    max_inactive_hours = StrictNumber(validate=validate.Range(min=0, min_inclusive=False))
+    # The upper bound keeps `now - timedelta(hours=...)` inside datetime's range.
+    max_inactive_hours = StrictNumber(
+        validate=validate.Range(min=0, min_inclusive=False, max=MAX_INACTIVE_HOURS)
+    )
     dry_run = StrictBoolean(load_default=False)
 
 
 class SessionListQuerySchema(Schema):
-    """Query strings are always text, so limit is parsed from a string (but not "1.5")."""
+    """Query strings are always text, so limit is parsed from a string (but not "1.5").
+
+    Unknown query parameters are ignored, as caches and proxies add their own.
+    """
 
     class Meta:
-        unknown = RAISE
+        unknown = EXCLUDE
 
     status = fields.String(
         load_default="active", validate=validate.OneOf(("active", "ended", "all"))
@@ -213,3 +224,62 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema)
+
+
+# --- Socket.IO payloads --------------------------------------------------------------------
+
+
+class SessionIdField(StrictString):
+    """A session id must be a UUID string; anything else is an invalid payload, not a lookup."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        canonical = parse_session_id(super()._deserialize(value, attr, data, **kwargs))
+        if canonical is None:
+            raise ValidationError("Must be a session id (a UUID4).")
+        return canonical
+
+
+class ConnectAuthSchema(BodySchema):
+    name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    device_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class JoinSessionSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+    name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+class LeaveSessionSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+
+
+# --- validation errors, described once for REST and sockets ----------------------------------
+
+UNKNOWN_FIELD = "Unknown field."
+
+
+def validation_details(messages: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """marshmallow's messages as `{fields, unknown_fields}` details plus a one-line summary."""
+    fields_: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, problems in messages.items():
+        if problems == [UNKNOWN_FIELD]:
+            unknown.append(name)
+        else:
+            fields_[name] = problems
+    details: dict[str, Any] = {}
+    if fields_:
+        details["fields"] = fields_
+    if unknown:
+        details["unknown_fields"] = sorted(unknown)
+    summary = [f"unknown field {name!r}" for name in sorted(unknown)]
+    summary += [f"{name}: {_flatten(problems)}" for name, problems in sorted(fields_.items())]
+    return details, "; ".join(summary)
+
+
+def _flatten(problems: Any) -> str:
+    if isinstance(problems, dict):
+        return " ".join(f"{key}: {_flatten(value)}" for key, value in problems.items())
+    if isinstance(problems, list):
+        return " ".join(_flatten(item) for item in problems)
+    return str(problems)

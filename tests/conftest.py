@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from backend.clock import FrozenClock
 from backend.extensions import db
 from tests.databases import postgres_admin_url, postgres_database, sqlite_database
 
+BACKENDS = ["sqlite", "postgresql"]
 ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -35,13 +37,11 @@ def app_overrides(database_url: str, **extra: object) -> dict[str, object]:
     }
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A database migrated with our Alembic scripts (never create_all), one per backend."""
-    if request.param == "sqlite":
-        context = sqlite_database(Path(tmp_path_factory.mktemp("sqlite")))
+@contextmanager
+def migrated_database(kind: str, directory: Path) -> Iterator[str]:
+    """A new database of `kind`, migrated with our Alembic scripts (never create_all)."""
+    if kind == "sqlite":
+        context = sqlite_database(directory)
     else:
         admin_url = postgres_admin_url()
         if admin_url is None:
@@ -52,6 +52,15 @@ def database_url(
         with migrator.app_context():
             upgrade()
             db.engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database per backend for all unit tests; `make_app` empties it after each test."""
+    with migrated_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
         yield url
 
 
@@ -93,3 +102,33 @@ def app(make_app) -> Flask:
 @pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture()
+def connect_to() -> Iterator:
+    """Opens Flask-SocketIO test clients to an app, registering the app's instance first."""
+    from backend import lifecycle
+    from backend.extensions import socketio
+
+    opened = []
+    registered: set[int] = set()
+
+    def open_client(app: Flask, auth: object = None, **kwargs: object):
+        if id(app) not in registered:
+            with app.app_context():
+                lifecycle.register_instance()
+            registered.add(id(app))
+        socket = socketio.test_client(app, auth=auth, **kwargs)
+        opened.append(socket)
+        return socket
+
+    yield open_client
+    for socket in opened:
+        if socket.is_connected():
+            socket.disconnect()
+
+
+@pytest.fixture()
+def connect(app: Flask, connect_to) -> object:
+    """Opens test clients to the default `app`: `connect({"name": "Ada"})`."""
+    return lambda auth=None, **kwargs: connect_to(app, auth, **kwargs)

@@ -17,7 +17,7 @@ blp = ApiBlueprint("admin", __name__, url_prefix=URL_PREFIX, description="Admin 
 
 @blp.route("/sessions/cleanup", methods=["POST"])
 @admin_required
-@blp.arguments(CleanupSchema)
+@blp.arguments(CleanupSchema, required=False)
 @blp.response(200, CleanupResultSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="No bearer token")
 @blp.alt_response(403, schema=ErrorSchema, description="Wrong bearer token")

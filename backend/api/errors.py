@@ -15,10 +15,9 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from ..exceptions import InvalidJSON, SessionHubError, ValidationFailed
+from ..schemas import validation_details
 
 log = logging.getLogger(__name__)
-
-UNKNOWN_FIELD = "Unknown field."
 
 
 class StrictJSONParser(FlaskParser):
@@ -39,6 +38,12 @@ class StrictJSONParser(FlaskParser):
             raise InvalidJSON("The request body must be a JSON object.")
         return payload
 
+    def load_json(self, req: flask.Request, schema: Any) -> Any:
+        try:
+            return super().load_json(req, schema)
+        except RecursionError:
+            raise InvalidJSON("The request body is nested too deeply.") from None
+
     def _handle_invalid_json_error(
         self, error: Exception, req: flask.Request, *args: Any, **kwargs: Any
     ) -> NoReturn:
@@ -51,26 +56,15 @@ class StrictJSONParser(FlaskParser):
 
 
 def validation_failed(messages: Any) -> ValidationFailed:
-    """Flatten webargs' {location: {field: [msg]}} into `fields` and `unknown_fields`."""
-    fields: dict[str, Any] = {}
-    unknown: list[str] = []
+    """webargs nests messages by location ({"json": {...}}); one body per request, so merge."""
+    merged: dict[str, Any] = {}
     for location_messages in (messages or {}).values():
-        if not isinstance(location_messages, dict):
-            fields.setdefault("_schema", []).extend(location_messages)
-            continue
-        for field, problems in location_messages.items():
-            if problems == [UNKNOWN_FIELD]:
-                unknown.append(field)
-            else:
-                fields[field] = problems
-    details: dict[str, Any] = {}
-    if fields:
-        details["fields"] = fields
-    if unknown:
-        details["unknown_fields"] = sorted(unknown)
-    problems = [f"unknown field {name!r}" for name in sorted(unknown)]
-    problems += [f"{name}: {' '.join(map(str, msgs))}" for name, msgs in sorted(fields.items())]
-    return ValidationFailed("Invalid request: " + "; ".join(problems) + ".", details=details)
+        if isinstance(location_messages, dict):
+            merged.update(location_messages)
+        else:
+            merged.setdefault("_schema", []).extend(location_messages)
+    details, summary = validation_details(merged)
+    return ValidationFailed(f"Invalid request: {summary}", details=details)
 
 
 def _snake(name: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from .. import registry
+from .. import presence, registry
 from ..documents import document_nodes
 from ..schemas import (
     ClientListSchema,
@@ -93,7 +93,7 @@ def session_info(session_id: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_clients(session_id: str) -> dict[str, Any]:
     """Who is in the session now: names and join times, never socket ids."""
-    session, memberships = registry.open_memberships(session_id)
+    session, memberships = presence.clients(session_id)
     return {"session_id": session.id, "active_clients": len(memberships), "clients": memberships}
 
 

@@ -1,0 +1,225 @@
+"""Who is in which session: memberships, and the client counts derived from them.
+
+Every change opens or closes membership rows and recomputes `sessions.active_clients` from the
+open rows in the same transaction, so the cached count can never drift from the ledger, and
+closing a row only `WHERE left_at IS NULL` makes a leave that runs twice count once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import case, func, select, update
+
+from . import activity, broadcast, clock
+from .exceptions import SessionEnded, SessionFull, SessionNotFound
+from .extensions import db
+from .models import Membership, Session, parse_session_id
+from .registry import get_session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PresenceChange:
+    """What one join or leave did, for the ack and the room's `presence` diff."""
+
+    session: Session
+    joined: list[Membership] = field(default_factory=list)
+    left: list[Membership] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.joined or self.left)
+
+
+def _lock_session(session_id: str) -> Session:
+    """Load the session and, on PostgreSQL, lock its row so joins to one session queue up.
+
+    That makes the SESSION_MAX_CLIENTS check and the count exact across worker processes;
+    SQLite serialises writers by itself.
+    """
+    canonical = parse_session_id(session_id)
+    query = (
+        select(Session)
+        .where(Session.id == canonical)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    session = db.session.scalars(query).first() if canonical else None
+    if session is None:
+        raise SessionNotFound(details={"session_id": session_id})
+    return session
+
+
+def is_expired(session: Session, now: datetime) -> bool:
+    """Past its TTL: refuse it even before the sweep has ended it (DESIGN section 5)."""
+    if session.ttl_seconds is None:
+        return False
+    return now >= session.created_at + timedelta(seconds=session.ttl_seconds)
+
+
+def open_membership(sid: str, session_id: str) -> Membership | None:
+    query = select(Membership).where(
+        Membership.sid == sid, Membership.session_id == session_id, Membership.left_at.is_(None)
+    )
+    return db.session.scalars(query).first()
+
+
+def join(
+    sid: str,
+    session_id: str,
+    name: str | None,
+    device_id: str | None,
+    instance_id: str | None,
+) -> PresenceChange:
+    """Add this socket to the session; joining twice is a no-op that changes nothing."""
+    session = _lock_session(session_id)
+    now = clock.now()
+    if not session.is_active or is_expired(session, now):
+        db.session.rollback()
+        raise SessionEnded(details={"session_id": session.id})
+    if open_membership(sid, session.id) is not None:
+        db.session.rollback()
+        return PresenceChange(session=session)
+    limit = current_app.config["SESSION_MAX_CLIENTS"]
+    if limit and _count_open(session.id) >= limit:
+        db.session.rollback()
+        raise SessionFull(details={"session_id": session.id, "max_clients": limit})
+    membership = Membership(
+        sid=sid,
+        session_id=session.id,
+        instance_id=instance_id,
+        client_name=name,
+        device_id=device_id,
+        joined_at=now,
+    )
+    db.session.add(membership)
+    db.session.flush()
+    _recount(session.id, now)
+    db.session.commit()
+    log.info(
+        "client joined session=%s client=%s clients=%s",
+        session.id,
+        membership.client_id,
+        session.active_clients,
+    )
+    return PresenceChange(session=session, joined=[membership])
+
+
+def leave(sid: str, session_id: str, reason: str = "left") -> PresenceChange:
+    """Close this socket's membership in the session; leaving twice counts once."""
+    session = _lock_session(session_id)
+    change = _close(sid, [session.id], reason)
+    return change[0] if change else PresenceChange(session=session)
+
+
+def disconnect(sid: str, reason: str) -> list[PresenceChange]:
+    """Close every membership this socket still holds, whichever sessions they are in."""
+    query = select(Membership.session_id).where(Membership.sid == sid, Membership.left_at.is_(None))
+    session_ids = sorted(set(db.session.scalars(query)))
+    if not session_ids:
+        return []
+    for session_id in session_ids:
+        db.session.execute(select(Session.id).where(Session.id == session_id).with_for_update())
+    return _close(sid, session_ids, reason)
+
+
+def _close(sid: str, session_ids: list[str], reason: str) -> list[PresenceChange]:
+    now = clock.now()
+    closing = list(
+        db.session.scalars(
+            select(Membership).where(
+                Membership.sid == sid,
+                Membership.session_id.in_(session_ids),
+                Membership.left_at.is_(None),
+            )
+        )
+    )
+    if not closing:
+        db.session.rollback()
+        return []
+    db.session.execute(
+        update(Membership)
+        .where(Membership.id.in_([m.id for m in closing]), Membership.left_at.is_(None))
+        .values(left_at=now, left_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    for session_id in {m.session_id for m in closing}:
+        _recount(session_id, now)
+    db.session.commit()
+    changes = []
+    for session_id in sorted({m.session_id for m in closing}):
+        session = db.session.get(Session, session_id)
+        left = [m for m in closing if m.session_id == session_id]
+        for membership in left:
+            log.info(
+                "client left session=%s client=%s reason=%s clients=%s",
+                session_id,
+                membership.client_id,
+                reason,
+                session.active_clients,
+            )
+        changes.append(PresenceChange(session=session, left=left))
+    return changes
+
+
+def _count_open(session_id: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
+    )
+    return db.session.scalar(query) or 0
+
+
+def _recount(session_id: str, now: datetime) -> None:
+    """Recompute the cached count from the ledger; a join or leave is activity too."""
+    open_count = (
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
+        .scalar_subquery()
+    )
+    db.session.execute(
+        update(Session)
+        .where(Session.id == session_id)
+        .values(
+            active_clients=open_count,
+            # CASE rather than max()/greatest(): one spelling works on SQLite and PostgreSQL.
+            peak_clients=case(
+                (open_count > Session.peak_clients, open_count), else_=Session.peak_clients
+            ),
+            first_joined_at=func.coalesce(Session.first_joined_at, now),
+            last_activity=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    activity.recorder().written(session_id, now)
+
+
+def clients(session_id: str) -> tuple[Session, list[Membership]]:
+    """Who is in a session now, oldest first (never socket ids: those stay inside the server)."""
+    session = get_session(session_id)
+    query = (
+        select(Membership)
+        .where(Membership.session_id == session.id, Membership.left_at.is_(None))
+        .order_by(Membership.joined_at, Membership.id)
+    )
+    return session, list(db.session.scalars(query))
+
+
+def announce(change: PresenceChange, skip_sid: str | None = None) -> None:
+    """Send the room a diff of who joined or left; nothing at all when nothing changed."""
+    if change.changed:
+        broadcast.presence(
+            change.session.id,
+            change.session.active_clients,
+            change.joined,
+            change.left,
+            skip_sid=skip_sid,
+        )

@@ -1,0 +1,5 @@
+"""Socket.IO edge: the namespace clients talk to, registered by create_app on each app."""
+
+from .namespace import SessionNamespace
+
+__all__ = ["SessionNamespace"]

@@ -1,0 +1,171 @@
+"""The Socket.IO namespace `/`: connect, join_session, leave_session, disconnect.
+
+Handlers are thin: validate the payload, call a service, answer an ack. Every client event is
+answered `{"ok": true, ...}` or `{"ok": false, "error": {...}}`, and nothing a client sends can
+raise inside python-socketio (STACK_NOTES trap 10).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_room
+from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import activity, broadcast, clock, presence, registry
+from ..documents import document_nodes
+from ..exceptions import NotJoined
+from ..extensions import db
+from ..schemas import (
+    ClientSchema,
+    ConnectAuthSchema,
+    JoinSessionSchema,
+    LeaveSessionSchema,
+    NodeSchema,
+    SessionDetailSchema,
+    validation_details,
+)
+from .acks import acknowledge, error_ack
+from .ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+CLIENTS = ClientSchema(many=True)
+DETAIL = SessionDetailSchema()
+NODES = NodeSchema(many=True)
+# python-socketio's disconnect reasons, as stored in memberships.left_reason.
+_LEFT_REASONS = {
+    "client disconnect": "client_disconnect",
+    "server disconnect": "server_disconnect",
+    "ping timeout": "ping_timeout",
+    "transport close": "transport_close",
+    "transport error": "transport_error",
+}
+
+
+@dataclass
+class Connection:
+    """What this process knows about one of its sockets; gone with the socket."""
+
+    name: str | None
+    device_id: str | None
+    bucket: TokenBucket
+
+
+class SessionNamespace(Namespace):
+    def __init__(self, namespace: str = broadcast.NAMESPACE) -> None:
+        super().__init__(namespace)
+        self.connections: dict[str, Connection] = {}
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route one event: rate limit, then the handler (or an error for unknown events), then
+        the activity it counts as.
+
+        Runs outside Flask's request context (the handler gets one), so it enters the app of the
+        socket's own environ for the clock and the database.
+        """
+        if event in ("connect", "disconnect"):
+            return super().trigger_event(event, *args)
+        sid = args[0] if args else None
+        connection = self.connections.get(sid)
+        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
+        if connection is None or not environ:
+            return error_ack("not_connected", "Connect before sending events.")
+        app = environ["flask.app"]
+        with app.app_context():
+            if not connection.bucket.take(clock.now()):
+                if connection.bucket.flooding:
+                    log.warning("disconnecting sid=%s: kept sending past its rate limit", sid)
+                    self.disconnect(sid)
+                return error_ack("rate_limited", "Too many events; slow down.")
+        if hasattr(self, f"on_{event}"):
+            result = super().trigger_event(event, *args)
+        else:
+            result = error_ack("unknown_event", f"There is no event called {event!r}.")
+        with app.app_context():
+            self._record_activity(sid)
+        return result
+
+    def _record_activity(self, sid: str) -> None:
+        rooms = self.socketio.server.rooms(sid, namespace=self.namespace)
+        prefix = broadcast.session_room("")
+        session_ids = [room.removeprefix(prefix) for room in rooms if room.startswith(prefix)]
+        if not session_ids:
+            return
+        try:
+            activity.recorder().record(session_ids)
+        except SQLAlchemyError:
+            # Activity is best effort: losing one mark must not fail the event that caused it.
+            log.exception("could not record activity for sid=%s", sid)
+            db.session.rollback()
+
+    # --- connection ------------------------------------------------------------------------
+
+    def on_connect(self, auth: Any = None) -> None:
+        """A client opens a socket; `auth` may carry `name` and `device_id`. Nobody is told."""
+        try:
+            info = ConnectAuthSchema().load(auth if auth is not None else {})
+        except ValidationError as error:
+            details, summary = validation_details(error.normalized_messages())
+            raise ConnectionRefusedError(
+                f"invalid_auth: {summary}", {"code": "invalid_auth", "details": details}
+            ) from None
+        config = current_app.config
+        rate = config["SOCKET_RATE_LIMIT"]
+        self.connections[request.sid] = Connection(
+            name=info["name"],
+            device_id=str(info["device_id"]) if info["device_id"] else None,
+            bucket=TokenBucket(rate=rate, burst=2 * rate, now=clock.now()),
+        )
+
+    def on_disconnect(self, reason: str | None = None) -> None:
+        """The socket is gone, however it went: its rooms hear `presence` for each session."""
+        sid = request.sid
+        self.connections.pop(sid, None)
+        left_reason = _LEFT_REASONS.get(reason or "", "client_disconnect")
+        for change in presence.disconnect(sid, left_reason):
+            presence.announce(change)
+
+    # --- sessions --------------------------------------------------------------------------
+
+    @acknowledge(JoinSessionSchema)
+    def on_join_session(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A client joins a session; the ack carries the full picture, the room a diff."""
+        sid = request.sid
+        connection = self.connections[sid]
+        change = presence.join(
+            sid,
+            payload["session_id"],
+            name=payload["name"] or connection.name,
+            device_id=connection.device_id,
+            instance_id=current_app.config["INSTANCE_ID"],
+        )
+        session = change.session
+        join_room(broadcast.session_room(session.id))
+        presence.announce(change, skip_sid=sid)
+        _, members = presence.clients(session.id)
+        return {
+            "session": DETAIL.dump(registry.session_detail(session)),
+            "clients": CLIENTS.dump(members),
+            "version": session.version,
+            "document": {
+                "version": session.version,
+                "nodes": NODES.dump(document_nodes(session.id)),
+            },
+        }
+
+    @acknowledge(LeaveSessionSchema)
+    def on_leave_session(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A client leaves a session; the others hear `presence`."""
+        sid = request.sid
+        if presence.open_membership(sid, payload["session_id"]) is None:
+            registry.get_session(payload["session_id"])  # unknown session beats not joined
+            raise NotJoined(details={"session_id": payload["session_id"]})
+        change = presence.leave(sid, payload["session_id"], "left")
+        leave_room(broadcast.session_room(change.session.id))
+        presence.announce(change)
+        return {"session_id": change.session.id, "active_clients": change.session.active_clients}

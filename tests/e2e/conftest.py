@@ -1,0 +1,97 @@
+"""e2e fixtures: migrated databases and real server processes, cleaned up by pid."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio
+
+from tests.conftest import BACKENDS, migrated_database
+from tests.e2e.server import ADMIN_TOKEN, ServerProcess
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(params=BACKENDS)
+def e2e_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per e2e test: servers leave rows behind that no test should see."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture()
+def start_server(e2e_database_url: str, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Starts `python app.py` processes on the test database; each is stopped in teardown."""
+    servers: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess(e2e_database_url, tmp_path / f"server-{len(servers)}.log", env)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture()
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_server()
+
+
+@pytest.fixture()
+def sio_clients() -> Iterator[Callable[..., socketio.Client]]:
+    """Real python-socketio clients, disconnected in teardown."""
+    clients: list[socketio.Client] = []
+
+    def make(url: str, name: str | None = None, transport: str = "websocket") -> socketio.Client:
+        client = socketio.Client(reconnection=False)
+        client.received = []  # type: ignore[attr-defined]
+        client.on("presence", lambda data: client.received.append(("presence", data)))
+        client.on("session_ended", lambda data: client.received.append(("session_ended", data)))
+        auth = {"name": name} if name else None
+        client.connect(url, auth=auth, transports=[transport], wait_timeout=10)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        if client.connected:
+            client.disconnect()
+        # A connection the server cut is left open by the client library; release its socket.
+        socket_ = getattr(client.eio.ws, "sock", None) if client.eio.ws else None
+        if socket_ is not None:
+            socket_.close()
+
+
+def create_session(server: ServerProcess, **body: Any) -> str:
+    response = requests.post(
+        f"{server.api}/sessions", json={"project_id": "e2e", **body}, timeout=5
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["session_id"]
+
+
+def active_clients(server: ServerProcess, session_id: str) -> int:
+    return requests.get(f"{server.api}/sessions/{session_id}", timeout=5).json()["active_clients"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, message: str) -> None:
+    """Poll a real server until `predicate` holds; a bounded wait, not a sleep for time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{message} (waited {timeout}s)")
