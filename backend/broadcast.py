@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from .extensions import socketio
 from .models import Membership
@@ -49,4 +50,18 @@ def presence(
     }
     socketio.emit(
         "presence", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
+    )
+
+
+def operation(
+    session_id: str,
+    version: int,
+    op: dict[str, Any],
+    client: dict[str, Any],
+    skip_sid: str | None = None,
+) -> None:
+    """A committed document change, to everyone in the room but its sender."""
+    payload = {"session_id": session_id, "version": version, "op": op, "client": client}
+    socketio.emit(
+        "operation", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
     )

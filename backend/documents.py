@@ -1,13 +1,49 @@
-"""A session's shared document: its nodes and its operation log."""
+"""A session's shared document: its nodes, its operation log, undo/redo and catch-up.
+
+Every accepted change takes the next `sessions.version` in a conditional UPDATE that also locks
+the session row (PostgreSQL) or the database (SQLite), so one session's writers queue up and
+the versions form one total order, from any number of processes. The change, its inverse and
+the node rows commit together before anyone is answered: an acknowledged operation is durable.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, func, select
+from flask import current_app
+from sqlalchemy import delete, exists, func, select, update
 
+from . import activity, clock
+from .exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
 from .extensions import db
-from .models import DocumentNode, Operation
+from .models import DocumentNode, Operation, Session, ttl_deadline
+from .schemas import PROPS_MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who made a change, as other clients are told: the membership's opaque id and name."""
+
+    client_id: str | None = None
+    name: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One new entry of the log: what changed at which version, and who did it."""
+
+    session_id: str
+    version: int
+    op: dict[str, Any]
+    author: Author
 
 
 @dataclass(frozen=True)
@@ -17,15 +53,218 @@ class DocumentStats:
     redo_available: bool
 
 
-def _has_op_in_state(session_id: str, state: str) -> bool:
-    query = select(
-        exists().where(
-            Operation.session_id == session_id,
-            Operation.kind == "op",
-            Operation.state == state,
+# --- writing ---------------------------------------------------------------------------------
+
+
+def apply_operation(session_id: str, op: dict[str, Any], author: Author) -> Applied:
+    """Apply a client's add/update/delete as the next version; a new change clears redo."""
+    version = _next_version(session_id)
+    inverse = _apply(session_id, op)
+    db.session.execute(
+        update(Operation)
+        .where(Operation.session_id == session_id, Operation.kind == "op")
+        .where(Operation.state == "undone")
+        .values(state="discarded")
+        .execution_options(synchronize_session=False)
+    )
+    return _log(session_id, version, "op", op, inverse, author)
+
+
+def undo(session_id: str, author: Author) -> Applied:
+    """Revert the newest change still applied, whoever made it, as a new version."""
+    version = _next_version(session_id)
+    target = _undo_target(session_id)
+    if target is None:
+        db.session.rollback()
+        raise NothingToUndo(details={"session_id": session_id})
+    _apply(session_id, target.inverse)
+    target.state = "undone"
+    return _log(session_id, version, "undo", target.inverse, target.op, author, target.version)
+
+
+def redo(session_id: str, author: Author) -> Applied:
+    """Re-apply the change undone most recently, as a new version."""
+    version = _next_version(session_id)
+    target = db.session.scalars(
+        _history(session_id, ("undone",)).order_by(Operation.version).limit(1)
+    ).first()
+    if target is None:
+        db.session.rollback()
+        raise NothingToRedo(details={"session_id": session_id})
+    _apply(session_id, target.op)
+    target.state = "applied"
+    return _log(session_id, version, "redo", target.op, target.inverse, author, target.version)
+
+
+def _next_version(session_id: str) -> int:
+    """Claim the session's next version; the UPDATE holds the session's write lock to commit."""
+    now = clock.now()
+    claimed = db.session.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.is_active.is_(True))
+        .values(version=Session.version + 1, last_activity=now)
+        .returning(Session.version, Session.created_at, Session.ttl_seconds)
+        .execution_options(synchronize_session=False)
+    ).first()
+    deadline = claimed and ttl_deadline(claimed.created_at, claimed.ttl_seconds)
+    if claimed is None or (deadline is not None and now >= deadline):
+        db.session.rollback()
+        raise SessionEnded(details={"session_id": session_id})
+    activity.recorder().written(session_id, now)
+    return claimed.version
+
+
+def _log(
+    session_id: str,
+    version: int,
+    kind: str,
+    op: dict[str, Any],
+    inverse: dict[str, Any],
+    author: Author,
+    target_version: int | None = None,
+) -> Applied:
+    db.session.add(
+        Operation(
+            session_id=session_id,
+            version=version,
+            kind=kind,
+            state="applied",
+            target_version=target_version,
+            op=op,
+            inverse=inverse,
+            client_id=author.client_id,
+            client_name=author.name,
+            created_at=clock.now(),
         )
     )
-    return bool(db.session.scalar(query))
+    db.session.flush()
+    _compact(session_id, version)
+    db.session.commit()
+    log.debug("document session=%s version=%s %s %s", session_id, version, kind, op["type"])
+    return Applied(session_id=session_id, version=version, op=op, author=author)
+
+
+def _apply(session_id: str, op: dict[str, Any]) -> dict[str, Any]:
+    """Change the node rows and return the operation that undoes the change."""
+    node_id = op["node_id"]
+    node = db.session.get(DocumentNode, (session_id, node_id), populate_existing=True)
+    kind = op["type"]
+    if kind == "add_node":
+        if node is not None:
+            _refuse(session_id, "node_exists", node_id)
+        props = {key: value for key, value in (op.get("props") or {}).items() if value is not None}
+        _check_size(session_id, node_id, props)
+        db.session.add(DocumentNode(session_id=session_id, node_id=node_id, props=props))
+        return {"type": "delete_node", "node_id": node_id}
+    if node is None:
+        _refuse(session_id, "node_not_found", node_id)
+    if kind == "delete_node":
+        db.session.delete(node)
+        return {"type": "add_node", "node_id": node_id, "props": dict(node.props)}
+    # update_node: a shallow merge where null removes a property (RFC 7396 at one level).
+    before = dict(node.props)
+    merged = {**before, **op["props"]}
+    merged = {key: value for key, value in merged.items() if value is not None}
+    _check_size(session_id, node_id, merged)
+    node.props = merged
+    restore = {key: before.get(key) for key in op["props"]}
+    return {"type": "update_node", "node_id": node_id, "props": restore}
+
+
+def _refuse(session_id: str, reason: str, node_id: str) -> None:
+    db.session.rollback()
+    raise InvalidOperation(details={"reason": reason, "node_id": node_id, "session_id": session_id})
+
+
+def _check_size(session_id: str, node_id: str, props: dict[str, Any]) -> None:
+    if len(json.dumps(props, separators=(",", ":"))) > PROPS_MAX_BYTES:
+        _refuse(session_id, "props_too_large", node_id)
+
+
+def _history(session_id: str, states: tuple[str, ...]) -> Any:
+    return select(Operation).where(
+        Operation.session_id == session_id, Operation.kind == "op", Operation.state.in_(states)
+    )
+
+
+def _undo_window(session_id: str) -> Any:
+    """The newest UNDO_DEPTH changes that are applied or undone: how far back undo may go."""
+    depth = current_app.config["UNDO_DEPTH"]
+    return (
+        _history(session_id, ("applied", "undone"))
+        .order_by(Operation.version.desc())
+        .limit(depth)
+        .subquery()
+    )
+
+
+def _undo_target(session_id: str) -> Operation | None:
+    window = _undo_window(session_id)
+    versions = select(window.c.version).where(window.c.state == "applied")
+    query = (
+        select(Operation)
+        .where(Operation.session_id == session_id, Operation.version.in_(versions))
+        .order_by(Operation.version.desc())
+        .limit(1)
+    )
+    return db.session.scalars(query).first()
+
+
+def _compact(session_id: str, version: int) -> None:
+    """Keep at most OPLOG_MAX entries, but never the changes undo can still reach."""
+    cut = version - current_app.config["OPLOG_MAX"]
+    if cut < 1:
+        return
+    window = _undo_window(session_id)
+    db.session.execute(
+        delete(Operation)
+        .where(Operation.session_id == session_id, Operation.version <= cut)
+        .where(Operation.version.not_in(select(window.c.version)))
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _lock_for_reading(session_id: str) -> int:
+    """Share-lock the session row (PostgreSQL) so the version and what we read agree."""
+    query = select(Session.version).where(Session.id == session_id).with_for_update(read=True)
+    return db.session.scalar(query) or 0
+
+
+def snapshot(session_id: str) -> dict[str, Any]:
+    """The whole document at one version: `{version, nodes: [{node_id, props}]}`."""
+    version = _lock_for_reading(session_id)
+    nodes = document_nodes(session_id)
+    db.session.commit()
+    return {"version": version, "nodes": [{"node_id": n.node_id, "props": n.props} for n in nodes]}
+
+
+def catch_up(session_id: str, since_version: int | None) -> dict[str, Any]:
+    """What a (re)joining client needs: the operations after `since_version` if the log still
+    holds every one of them, else a full snapshot."""
+    if since_version is None:
+        return {"document": snapshot(session_id)}
+    version = _lock_for_reading(session_id)
+    if since_version <= version:
+        entries = list(
+            db.session.scalars(
+                select(Operation)
+                .where(Operation.session_id == session_id, Operation.version > since_version)
+                .order_by(Operation.version)
+            )
+        )
+        if len(entries) == version - since_version:
+            db.session.commit()
+            return {"ops": [_entry(entry) for entry in entries]}
+    db.session.rollback()
+    return {"document": snapshot(session_id)}
+
+
+def _entry(entry: Operation) -> dict[str, Any]:
+    author = Author(entry.client_id, entry.client_name)
+    return {"version": entry.version, "op": entry.op, "client": author.as_dict()}
 
 
 def document_stats(session_id: str) -> DocumentStats:
@@ -33,10 +272,13 @@ def document_stats(session_id: str) -> DocumentStats:
     node_count = db.session.scalar(
         select(func.count()).select_from(DocumentNode).where(DocumentNode.session_id == session_id)
     )
+    window = _undo_window(session_id)
+    undo_available = db.session.scalar(select(exists().where(window.c.state == "applied")))
+    redo_available = db.session.scalar(select(_history(session_id, ("undone",)).exists()))
     return DocumentStats(
         node_count=node_count or 0,
-        undo_available=_has_op_in_state(session_id, "applied"),
-        redo_available=_has_op_in_state(session_id, "undone"),
+        undo_available=bool(undo_available),
+        redo_available=bool(redo_available),
     )
 
 

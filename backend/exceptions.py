@@ -98,3 +98,23 @@ class RateLimited(SessionHubError):
     code = "rate_limited"
     status = 429
     default_message = "Too many events; slow down."
+
+
+class InvalidOperation(SessionHubError):
+    """A document change that does not fit the document (details.reason says why)."""
+
+    code = "invalid_operation"
+    status = 409
+    default_message = "The operation does not apply to the document as it is."
+
+
+class NothingToUndo(SessionHubError):
+    code = "nothing_to_undo"
+    status = 409
+    default_message = "There is no change left to undo."
+
+
+class NothingToRedo(SessionHubError):
+    code = "nothing_to_redo"
+    status = 409
+    default_message = "There is no undone change to redo."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, TypeDecorator
@@ -62,6 +62,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def ttl_deadline(created_at: datetime, ttl_seconds: int | None) -> datetime | None:
+    return None if ttl_seconds is None else created_at + timedelta(seconds=ttl_seconds)
+
+
 def new_uuid() -> str:
     return str(uuid.uuid4())
 
@@ -110,6 +114,14 @@ class Session(db.Model):
         # The retention purge scans ended sessions by age.
         Index("ix_sessions_ended_at", "ended_at"),
     )
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return ttl_deadline(self.created_at, self.ttl_seconds)
+
+    def is_expired(self, now: datetime) -> bool:
+        """Past its TTL: refused even before the sweep has ended it (DESIGN section 5)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def duration_seconds(self, now: datetime) -> float:
         end = self.ended_at or now
@@ -178,6 +190,7 @@ class Operation(db.Model):
     op: Mapped[dict[str, Any]] = mapped_column(JSON)
     inverse: Mapped[dict[str, Any]] = mapped_column(JSON)
     client_id: Mapped[str | None] = mapped_column(String(36))
+    client_name: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_operations_history", "session_id", "kind", "state", "version"),)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import case, func, select, update
@@ -28,6 +28,7 @@ class PresenceChange:
     """What one join or leave did, for the ack and the room's `presence` diff."""
 
     session: Session
+    member: Membership | None = None  # the caller's own membership, after a join
     joined: list[Membership] = field(default_factory=list)
     left: list[Membership] = field(default_factory=list)
 
@@ -55,13 +56,6 @@ def _lock_session(session_id: str) -> Session:
     return session
 
 
-def is_expired(session: Session, now: datetime) -> bool:
-    """Past its TTL: refuse it even before the sweep has ended it (DESIGN section 5)."""
-    if session.ttl_seconds is None:
-        return False
-    return now >= session.created_at + timedelta(seconds=session.ttl_seconds)
-
-
 def open_membership(sid: str, session_id: str) -> Membership | None:
     query = select(Membership).where(
         Membership.sid == sid, Membership.session_id == session_id, Membership.left_at.is_(None)
@@ -79,12 +73,13 @@ def join(
     """Add this socket to the session; joining twice is a no-op that changes nothing."""
     session = _lock_session(session_id)
     now = clock.now()
-    if not session.is_active or is_expired(session, now):
+    if not session.is_active or session.is_expired(now):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session.id})
-    if open_membership(sid, session.id) is not None:
+    existing = open_membership(sid, session.id)
+    if existing is not None:
         db.session.rollback()
-        return PresenceChange(session=session)
+        return PresenceChange(session=session, member=existing)
     limit = current_app.config["SESSION_MAX_CLIENTS"]
     if limit and _count_open(session.id) >= limit:
         db.session.rollback()
@@ -107,7 +102,7 @@ def join(
         membership.client_id,
         session.active_clients,
     )
-    return PresenceChange(session=session, joined=[membership])
+    return PresenceChange(session=session, member=membership, joined=[membership])
 
 
 def leave(sid: str, session_id: str, reason: str = "left") -> PresenceChange:

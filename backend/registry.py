@@ -212,14 +212,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def session_detail(session: Session) -> dict[str, Any]:
     """Everything one session's detail view shows, in the shape SessionDetailSchema dumps."""
     stats = document_stats(session.id)
-    expires_at = (
-        session.created_at + timedelta(seconds=session.ttl_seconds) if session.ttl_seconds else None
-    )
     return {
         **{column.key: getattr(session, column.key) for column in Session.__table__.columns},
         "node_count": stats.node_count,
         "undo_available": stats.undo_available,
         "redo_available": stats.redo_available,
         "duration_seconds": session.duration_seconds(clock.now()),
-        "expires_at": expires_at,
+        "expires_at": session.expires_at,
     }

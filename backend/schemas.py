@@ -6,6 +6,7 @@ fields below make the API mean what its documentation says.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from typing import Any
@@ -247,10 +248,54 @@ class ConnectAuthSchema(BodySchema):
 class JoinSessionSchema(BodySchema):
     session_id = SessionIdField(required=True)
     name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    # The version the client already holds: the ack then carries only what came after it.
+    since_version = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
 
 
 class LeaveSessionSchema(BodySchema):
     session_id = SessionIdField(required=True)
+
+
+class HistorySchema(BodySchema):
+    """`undo` and `redo` name only the session: the history is the session's, not the client's."""
+
+    session_id = SessionIdField(required=True)
+
+
+PROPS_MAX_BYTES = 64 * 1024
+OPERATION_TYPES = ("add_node", "update_node", "delete_node")
+
+
+class PropsField(fields.Dict):
+    """A JSON object of node properties, at most PROPS_MAX_BYTES once serialised."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object.")
+        if len(json.dumps(value, separators=(",", ":"))) > PROPS_MAX_BYTES:
+            raise ValidationError(f"Must be at most {PROPS_MAX_BYTES} bytes as JSON.")
+        return value
+
+
+class DocumentOpSchema(BodySchema):
+    type = fields.String(required=True, validate=validate.OneOf(OPERATION_TYPES))
+    node_id = StrictString(required=True, validate=validate.Length(min=1, max=128))
+    props = PropsField()
+
+    @validates_schema
+    def props_fit_the_type(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind = data.get("type")
+        if kind == "update_node" and not data.get("props"):
+            raise ValidationError("update_node needs a non-empty props object.", "props")
+        if kind == "delete_node" and "props" in data:
+            raise ValidationError("delete_node takes no props.", "props")
+
+
+class OperationEventSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+    op = fields.Nested(DocumentOpSchema, required=True)
 
 
 # --- validation errors, described once for REST and sockets ----------------------------------

@@ -7,8 +7,7 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from .. import presence, registry
-from ..documents import document_nodes
+from .. import documents, presence, registry
 from ..schemas import (
     ClientListSchema,
     DocumentSchema,
@@ -102,5 +101,4 @@ def session_clients(session_id: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_document(session_id: str) -> dict[str, Any]:
     """A snapshot of the shared document at its current version."""
-    session = registry.get_session(session_id)
-    return {"version": session.version, "nodes": document_nodes(session.id)}
+    return documents.snapshot(registry.get_session(session_id).id)

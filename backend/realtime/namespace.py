@@ -8,7 +8,7 @@ raise inside python-socketio (STACK_NOTES trap 10).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, request
@@ -16,16 +16,16 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room, leave_r
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import activity, broadcast, clock, presence, registry
-from ..documents import document_nodes
+from .. import activity, broadcast, clock, documents, presence, registry
 from ..exceptions import NotJoined
 from ..extensions import db
 from ..schemas import (
     ClientSchema,
     ConnectAuthSchema,
+    HistorySchema,
     JoinSessionSchema,
     LeaveSessionSchema,
-    NodeSchema,
+    OperationEventSchema,
     SessionDetailSchema,
     validation_details,
 )
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 CLIENTS = ClientSchema(many=True)
 DETAIL = SessionDetailSchema()
-NODES = NodeSchema(many=True)
 # python-socketio's disconnect reasons, as stored in memberships.left_reason.
 _LEFT_REASONS = {
     "client disconnect": "client_disconnect",
@@ -54,6 +53,8 @@ class Connection:
     name: str | None
     device_id: str | None
     bucket: TokenBucket
+    # session id -> this socket's membership there, as other clients see its changes
+    joined: dict[str, documents.Author] = field(default_factory=dict)
 
 
 class SessionNamespace(Namespace):
@@ -134,7 +135,12 @@ class SessionNamespace(Namespace):
 
     @acknowledge(JoinSessionSchema)
     def on_join_session(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A client joins a session; the ack carries the full picture, the room a diff."""
+        """A client joins a session; the ack carries the full picture, the room a diff.
+
+        The socket enters the room before the document is read, so no change can fall between
+        the two: one committed in between arrives both ways, and clients drop versions they
+        already hold.
+        """
         sid = request.sid
         connection = self.connections[sid]
         change = presence.join(
@@ -144,18 +150,18 @@ class SessionNamespace(Namespace):
             device_id=connection.device_id,
             instance_id=current_app.config["INSTANCE_ID"],
         )
-        session = change.session
+        session, member = change.session, change.member
+        connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
         join_room(broadcast.session_room(session.id))
         presence.announce(change, skip_sid=sid)
         _, members = presence.clients(session.id)
+        document = documents.catch_up(session.id, payload["since_version"])
+        detail = registry.session_detail(session)
         return {
-            "session": DETAIL.dump(registry.session_detail(session)),
+            "session": DETAIL.dump(detail),
             "clients": CLIENTS.dump(members),
-            "version": session.version,
-            "document": {
-                "version": session.version,
-                "nodes": NODES.dump(document_nodes(session.id)),
-            },
+            "version": detail["version"],
+            **document,
         }
 
     @acknowledge(LeaveSessionSchema)
@@ -166,6 +172,48 @@ class SessionNamespace(Namespace):
             registry.get_session(payload["session_id"])  # unknown session beats not joined
             raise NotJoined(details={"session_id": payload["session_id"]})
         change = presence.leave(sid, payload["session_id"], "left")
+        self.connections[sid].joined.pop(change.session.id, None)
         leave_room(broadcast.session_room(change.session.id))
         presence.announce(change)
         return {"session_id": change.session.id, "active_clients": change.session.active_clients}
+
+    # --- the shared document ---------------------------------------------------------------
+
+    @acknowledge(OperationEventSchema)
+    def on_operation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A client changes the document; everyone else in the room hears `operation`."""
+        author = self._author(payload["session_id"])
+        applied = documents.apply_operation(payload["session_id"], payload["op"], author)
+        self._tell_room(applied)
+        return {"version": applied.version}
+
+    @acknowledge(HistorySchema)
+    def on_undo(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Any member reverts the session's newest change; the room hears `operation`."""
+        applied = documents.undo(payload["session_id"], self._author(payload["session_id"]))
+        self._tell_room(applied)
+        return {"version": applied.version, "op": applied.op}
+
+    @acknowledge(HistorySchema)
+    def on_redo(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Any member re-applies the change undone last; the room hears `operation`."""
+        applied = documents.redo(payload["session_id"], self._author(payload["session_id"]))
+        self._tell_room(applied)
+        return {"version": applied.version, "op": applied.op}
+
+    def _author(self, session_id: str) -> documents.Author:
+        author = self.connections[request.sid].joined.get(session_id)
+        if author is None:
+            registry.get_session(session_id)  # unknown session beats not joined
+            raise NotJoined(details={"session_id": session_id})
+        return author
+
+    @staticmethod
+    def _tell_room(applied: documents.Applied) -> None:
+        broadcast.operation(
+            applied.session_id,
+            applied.version,
+            applied.op,
+            applied.author.as_dict(),
+            skip_sid=request.sid,
+        )

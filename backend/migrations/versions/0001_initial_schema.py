@@ -103,6 +103,7 @@ def upgrade():
     sa.Column('op', sa.JSON(), nullable=False),
     sa.Column('inverse', sa.JSON(), nullable=False),
     sa.Column('client_id', sa.String(length=36), nullable=True),
+    sa.Column('client_name', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_operations_session_id_sessions'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('session_id', 'version', name=op.f('pk_operations'))
