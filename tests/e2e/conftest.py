@@ -58,8 +58,8 @@ def sio_clients() -> Iterator[Callable[..., socketio.Client]]:
     def make(url: str, name: str | None = None, transport: str = "websocket") -> socketio.Client:
         client = socketio.Client(reconnection=False)
         client.received = []  # type: ignore[attr-defined]
-        client.on("presence", lambda data: client.received.append(("presence", data)))
-        client.on("session_ended", lambda data: client.received.append(("session_ended", data)))
+        for event in ("presence", "operation", "session_ended"):
+            client.on(event, lambda data, event=event: client.received.append((event, data)))
         auth = {"name": name} if name else None
         client.connect(url, auth=auth, transports=[transport], wait_timeout=10)
         clients.append(client)
