@@ -24,11 +24,24 @@ elif ASYNC_MODE == "gevent":
     monkey.patch_all()
 
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 from config import ConfigError  # noqa: E402
 
 log = logging.getLogger("sessionhub")
+
+# A shutdown that hangs (a database that stopped answering) must not keep the process alive.
+HARD_STOP_SECS = 8
+
+
+def _original(module: str):  # the real stdlib module, whatever was monkey-patched
+    if ASYNC_MODE == "eventlet":
+        from eventlet.patcher import original
+
+        return original(module)
+    return __import__(module)
 
 
 def _check_psycopg_is_green(app) -> None:
@@ -44,8 +57,63 @@ def _check_psycopg_is_green(app) -> None:
         )
 
 
+def _exit_after(stop: Callable[[], None]) -> None:
+    """Run the graceful stop, then leave at once; a timer on a real thread bounds it."""
+    real_os, real_threading = _original("os"), _original("threading")
+    deadline = real_threading.Timer(HARD_STOP_SECS, lambda: real_os._exit(1))
+    deadline.daemon = True
+    deadline.start()
+    code = 0
+    try:
+        stop()
+    except Exception:
+        log.exception("graceful shutdown failed")
+        code = 1
+    logging.shutdown()
+    real_os._exit(code)
+
+
+def _install_signal_handlers(stop: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT run `stop` once, outside the signal handler (STACK_NOTES trap 9).
+
+    Under eventlet the handler only writes a byte to a pipe with the real os.write; a greenlet
+    parked on the pipe's read end wakes the hub at once and runs the shutdown.
+    """
+    real_os = _original("os")
+    read_end, write_end = real_os.pipe()
+    real_os.set_blocking(read_end, False)
+    real_os.set_blocking(write_end, False)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        try:
+            real_os.write(write_end, b"x")
+        except OSError:  # the pipe is full: a shutdown is already on its way
+            pass
+
+    if ASYNC_MODE == "eventlet":
+        import eventlet.hubs
+
+        def wait_for_signal() -> None:
+            eventlet.hubs.trampoline(read_end, read=True)
+            _exit_after(stop)
+
+        eventlet.spawn(wait_for_signal)
+    else:
+        import threading
+
+        def wait_for_signal() -> None:
+            import select
+
+            select.select([read_end], [], [])
+            _exit_after(stop)
+
+        threading.Thread(target=wait_for_signal, daemon=True).start()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
 def main() -> int:
-    from backend import create_app, lifecycle
+    from backend import create_app, shutdown_process
     from backend.extensions import socketio
     from backend.logs import configure_logging
 
@@ -56,8 +124,7 @@ def main() -> int:
         return 2
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     _check_psycopg_is_green(app)
-    with app.app_context():
-        lifecycle.register_instance()
+    _install_signal_handlers(lambda: shutdown_process(app))
     host, port = app.config["HOST"], app.config["PORT"]
     log.info(
         "serving on http://%s:%s (config=%s, async=%s, instance=%s)",

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config import default_instance_name, load_config
 
-from . import activity
+from . import activity, instances
 from . import clock as clock_module
 from .api import register_api
+from .cli import sessions_cli
 from .database import configure_engine, engine_options
-from .extensions import db, migrate, socketio
+from .extensions import SCHEDULER_KEY, db, migrate, socketio
+from .jobs import LifecycleScheduler
 from .realtime import SessionNamespace
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 
@@ -26,7 +33,11 @@ def create_app(
     overrides: Mapping[str, Any] | None = None,
     clock: clock_module.Clock | None = None,
 ) -> Flask:
-    """Build an app from the environment (`APP_CONFIG`), plus test overrides and clock."""
+    """Build an app from the environment (`APP_CONFIG`), plus test overrides and clock.
+
+    A serving process (not TESTING, not a `flask` CLI command) also registers itself as an
+    instance, reclaims crashed ones and starts its scheduler, once, here.
+    """
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(load_config(config_name))
     if overrides:
@@ -36,6 +47,9 @@ def create_app(
         app.config["PORT"]
     )
     app.extensions[clock_module.EXTENSION_KEY] = clock or clock_module.Clock()
+    app.extensions[activity.EXTENSION_KEY] = activity.ActivityRecorder(
+        app.config["ACTIVITY_FLUSH_SECS"]
+    )
 
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
@@ -43,15 +57,15 @@ def create_app(
     db.init_app(app)
     configure_engine(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    _init_socketio(app)
-    app.extensions[activity.EXTENSION_KEY] = activity.ActivityRecorder(
-        app.config["ACTIVITY_FLUSH_SECS"]
-    )
+    namespace = _init_socketio(app)
     register_api(app)
+    app.cli.add_command(sessions_cli)
+    if _is_serving(app):
+        _start_background_work(app, namespace)
     return app
 
 
-def _init_socketio(app: Flask) -> None:
+def _init_socketio(app: Flask) -> SessionNamespace:
     config = app.config
     socketio.init_app(
         app,
@@ -64,4 +78,48 @@ def _init_socketio(app: Flask) -> None:
     )
     # Registered on every app's fresh server: @socketio.on handlers would vanish on the second
     # create_app (STACK_NOTES trap 4).
-    socketio.on_namespace(SessionNamespace())
+    namespace = SessionNamespace()
+    socketio.on_namespace(namespace)
+    return namespace
+
+
+def _is_serving(app: Flask) -> bool:
+    """Tests drive jobs by hand; `flask db upgrade` and `flask sessions` must not start any."""
+    return not app.config["TESTING"] and click.get_current_context(silent=True) is None
+
+
+def _start_background_work(app: Flask, namespace: SessionNamespace) -> None:
+    with app.app_context():
+        try:
+            instances.start()
+        except (OperationalError, ProgrammingError) as error:
+            raise RuntimeError(
+                "the database is not ready (run `flask --app backend:create_app db upgrade`, "
+                f"or `make run`, first): {error.orig}"
+            ) from error
+        finally:
+            db.session.remove()
+    scheduler = LifecycleScheduler(app, namespace.disconnect_all)
+    app.extensions[SCHEDULER_KEY] = scheduler
+    scheduler.start()
+
+
+# Long enough for queued `presence`/`session_ended` packets to leave before the process exits.
+SHUTDOWN_FLUSH_SECS = 0.5
+
+
+def shutdown_process(app: Flask) -> None:
+    """Graceful stop (SIGTERM/SIGINT): the scheduler first, so no job races the shutdown,
+    then this instance's memberships and row (instances.shutdown), then a moment for the last
+    messages to reach clients. Sockets are not disconnected one by one: a server-side
+    disconnect tells Socket.IO clients not to reconnect, while the closed connection of an
+    exiting process makes them reconnect to whichever process serves next."""
+    scheduler = app.extensions.get(SCHEDULER_KEY)
+    if scheduler is not None:
+        scheduler.shutdown()
+    with app.app_context():
+        try:
+            instances.shutdown(end_sessions=app.config["END_SESSIONS_ON_SHUTDOWN"])
+        finally:
+            db.session.remove()
+    socketio.sleep(SHUTDOWN_FLUSH_SECS)

@@ -110,7 +110,6 @@ def _next_version(session_id: str) -> int:
     if claimed is None or (deadline is not None and now >= deadline):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session_id})
-    activity.recorder().written(session_id, now)
     return claimed.version
 
 
@@ -140,6 +139,7 @@ def _log(
     db.session.flush()
     _compact(session_id, version)
     db.session.commit()
+    activity.recorder().written(session_id, clock.now())  # only once it is really written
     log.debug("document session=%s version=%s %s %s", session_id, version, kind, op["type"])
     return Applied(session_id=session_id, version=version, op=op, author=author)
 

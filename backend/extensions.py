@@ -23,3 +23,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 socketio = SocketIO()
+
+# app.extensions key of this process's LifecycleScheduler (jobs.py), when it serves.
+SCHEDULER_KEY = "sessionhub.scheduler"

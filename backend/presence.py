@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from . import activity, broadcast, clock
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
@@ -96,6 +97,7 @@ def join(
     db.session.flush()
     _recount(session.id, now)
     db.session.commit()
+    activity.recorder().written(session.id, now)
     log.info(
         "client joined session=%s client=%s clients=%s",
         session.id,
@@ -108,46 +110,52 @@ def join(
 def leave(sid: str, session_id: str, reason: str = "left") -> PresenceChange:
     """Close this socket's membership in the session; leaving twice counts once."""
     session = _lock_session(session_id)
-    change = _close(sid, [session.id], reason)
-    return change[0] if change else PresenceChange(session=session)
+    which = and_(Membership.sid == sid, Membership.session_id == session.id)
+    changes = _close(which, reason)
+    return changes[0] if changes else PresenceChange(session=session)
 
 
 def disconnect(sid: str, reason: str) -> list[PresenceChange]:
     """Close every membership this socket still holds, whichever sessions they are in."""
-    query = select(Membership.session_id).where(Membership.sid == sid, Membership.left_at.is_(None))
-    session_ids = sorted(set(db.session.scalars(query)))
-    if not session_ids:
+    return _close(Membership.sid == sid, reason)
+
+
+def evict_instances(instance_ids: list[str], reason: str) -> list[PresenceChange]:
+    """Close every membership held by these server processes (crashed, replaced or stopping)."""
+    if not instance_ids:
         return []
-    for session_id in session_ids:
-        db.session.execute(select(Session.id).where(Session.id == session_id).with_for_update())
-    return _close(sid, session_ids, reason)
+    return _close(Membership.instance_id.in_(instance_ids), reason)
 
 
-def _close(sid: str, session_ids: list[str], reason: str) -> list[PresenceChange]:
-    now = clock.now()
-    closing = list(
-        db.session.scalars(
-            select(Membership).where(
-                Membership.sid == sid,
-                Membership.session_id.in_(session_ids),
-                Membership.left_at.is_(None),
-            )
-        )
-    )
-    if not closing:
+def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
+    """Close the open memberships `which` selects, recount their sessions, commit."""
+    still_open = and_(which, Membership.left_at.is_(None))
+    session_ids = sorted(set(db.session.scalars(select(Membership.session_id).where(still_open))))
+    if not session_ids:
         db.session.rollback()
         return []
+    for session_id in session_ids:  # one lock order everywhere, so closers never deadlock
+        db.session.execute(select(Session.id).where(Session.id == session_id).with_for_update())
+    closing = list(db.session.scalars(select(Membership).where(still_open)))
+    for membership in closing:
+        # Detached, they keep what was loaded: the commit below expires nothing of theirs, so
+        # reporting who left costs no query per client.
+        db.session.expunge(membership)
+    now = clock.now()
     db.session.execute(
         update(Membership)
         .where(Membership.id.in_([m.id for m in closing]), Membership.left_at.is_(None))
         .values(left_at=now, left_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    for session_id in {m.session_id for m in closing}:
+    touched = sorted({m.session_id for m in closing})
+    for session_id in touched:
         _recount(session_id, now)
     db.session.commit()
+    for session_id in touched:
+        activity.recorder().written(session_id, now)
     changes = []
-    for session_id in sorted({m.session_id for m in closing}):
+    for session_id in touched:
         session = db.session.get(Session, session_id)
         left = [m for m in closing if m.session_id == session_id]
         for membership in left:
@@ -194,7 +202,6 @@ def _recount(session_id: str, now: datetime) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
-    activity.recorder().written(session_id, now)
 
 
 def clients(session_id: str) -> tuple[Session, list[Membership]]:

@@ -10,8 +10,7 @@ import base64
 import binascii
 import json
 import logging
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -22,8 +21,7 @@ from . import broadcast, clock
 from .documents import document_stats
 from .exceptions import InvalidCursor, SessionEnded, SessionLimitReached, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, SweepRun, parse_session_id
-from .telemetry import SWEEP_DURATION
+from .models import Membership, Session, parse_session_id
 
 log = logging.getLogger(__name__)
 
@@ -90,76 +88,34 @@ def update_session(session_id: str, changes: dict[str, Any]) -> Session:
 def end_session(session_id: str, reason: str) -> Session:
     """End a session and tell its clients; ending an ended session changes nothing."""
     session = get_session(session_id)
-    now = clock.now()
-    ended = db.session.execute(
-        update(Session)
-        .where(Session.id == session.id, Session.is_active.is_(True))
-        .values(is_active=False, ended_at=now, end_reason=reason, active_clients=0)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if ended:
-        closed = _close_open_memberships(session.id, now, "session_ended")
-    db.session.commit()
+    end_if(session.id, reason, [])
     db.session.refresh(session)
-    if ended:
-        log.info("session ended id=%s reason=%s clients_closed=%s", session.id, reason, closed)
-        broadcast.session_ended(session.id, reason)
     return session
 
 
-def _close_open_memberships(session_id: str, now: datetime, reason: str) -> int:
-    return db.session.execute(
-        update(Membership)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        .values(left_at=now, left_reason=reason)
+def end_if(session_id: str, reason: str, conditions: list[ColumnElement[bool]]) -> bool:
+    """End the session if it is active and `conditions` still hold; close its memberships in
+    the same transaction, then tell its room. True if this call ended it."""
+    now = clock.now()
+    ended = db.session.execute(
+        update(Session)
+        .where(Session.id == session_id, Session.is_active.is_(True), *conditions)
+        .values(is_active=False, ended_at=now, end_reason=reason, active_clients=0)
         .execution_options(synchronize_session=False)
     ).rowcount
-
-
-def _idle_conditions(cutoff: datetime) -> list[ColumnElement[bool]]:
-    """What makes a session idle; used both to find and to end, so a join in between wins."""
-    return [
-        Session.is_active.is_(True),
-        Session.active_clients == 0,
-        Session.pinned.is_(False),
-        Session.last_activity <= cutoff,
-    ]
-
-
-def cleanup(max_inactive: timedelta, dry_run: bool = False, trigger: str = "admin") -> list[str]:
-    """End every idle session (`admin_cleanup`) and return their ids; a dry run only lists them."""
-    now = clock.now()
-    idle = _idle_conditions(now - max_inactive)
-    if dry_run:
-        return sorted(db.session.scalars(select(Session.id).where(*idle)))
-    started = time.perf_counter()
-    removed = list(
-        db.session.scalars(
-            update(Session)
-            .where(*idle)
-            .values(is_active=False, ended_at=now, end_reason="admin_cleanup")
-            .returning(Session.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    elapsed = time.perf_counter() - started
-    db.session.add(
-        SweepRun(
-            trigger=trigger, started_at=now, duration_ms=elapsed * 1000, ended_count=len(removed)
-        )
-    )
+    if not ended:
+        db.session.rollback()
+        return False
+    closed = db.session.execute(
+        update(Membership)
+        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
+        .values(left_at=now, left_reason="session_ended")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
-    SWEEP_DURATION.observe(elapsed)
-    for session_id in removed:
-        log.info("session ended id=%s reason=admin_cleanup", session_id)
-        broadcast.session_ended(session_id, "admin_cleanup")
-    log.info(
-        "cleanup done trigger=%s max_inactive_s=%d ended=%d",
-        trigger,
-        max_inactive.total_seconds(),
-        len(removed),
-    )
-    return sorted(removed)
+    log.info("session ended id=%s reason=%s clients_closed=%s", session_id, reason, closed)
+    broadcast.session_ended(session_id, reason)
+    return True
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -274,7 +274,11 @@ class PropsField(fields.Dict):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
-        if len(json.dumps(value, separators=(",", ":"))) > PROPS_MAX_BYTES:
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (ValueError, TypeError):
+            raise ValidationError("Must hold only JSON values (no NaN or Infinity).") from None
+        if len(encoded) > PROPS_MAX_BYTES:
             raise ValidationError(f"Must be at most {PROPS_MAX_BYTES} bytes as JSON.")
         return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,8 @@ def app_overrides(database_url: str, **extra: object) -> dict[str, object]:
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "ADMIN_TOKEN": ADMIN_TOKEN,
+        # Each app is its own "process": sharing a name would make one reclaim the other.
+        "INSTANCE_NAME": f"test-{uuid.uuid4().hex[:8]}",
         "SESSION_CLEANUP_INTERVAL": 0,
         **extra,
     }
@@ -107,7 +110,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture()
 def connect_to() -> Iterator:
     """Opens Flask-SocketIO test clients to an app, registering the app's instance first."""
-    from backend import lifecycle
+    from backend import instances
     from backend.extensions import socketio
 
     opened = []
@@ -116,7 +119,7 @@ def connect_to() -> Iterator:
     def open_client(app: Flask, auth: object = None, **kwargs: object):
         if id(app) not in registered:
             with app.app_context():
-                lifecycle.register_instance()
+                instances.start()
             registered.add(id(app))
         socket = socketio.test_client(app, auth=auth, **kwargs)
         opened.append(socket)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
-
-from .. import registry
+from .. import lifecycle
 from ..schemas import CleanupResultSchema, CleanupSchema, ErrorSchema
 from .auth import admin_required
 from .blueprint import URL_PREFIX, ApiBlueprint
@@ -23,13 +21,16 @@ blp = ApiBlueprint("admin", __name__, url_prefix=URL_PREFIX, description="Admin 
 @blp.alt_response(403, schema=ErrorSchema, description="Wrong bearer token")
 @blp.doc(security=[{"bearerAuth": []}])
 def cleanup_sessions(body: dict[str, Any]) -> dict[str, Any]:
-    """End every session idle for longer than `max_inactive_hours`; `dry_run` only lists them.
+    """Sweep now: end sessions idle longer than `max_inactive_hours` (default
+    SESSION_TIMEOUT_SECS), past their TTL or never joined; `dry_run` only lists them.
 
-    Sessions with clients or pinned sessions are never removed.
+    An idle session with clients, or a pinned one, is never removed.
     """
-    if "max_inactive_hours" in body:
-        max_inactive = timedelta(hours=body["max_inactive_hours"])
-    else:
-        max_inactive = timedelta(seconds=current_app.config["SESSION_TIMEOUT_SECS"])
-    removed = registry.cleanup(max_inactive, dry_run=body["dry_run"], trigger="admin")
-    return {"removed_sessions": removed, "count": len(removed), "dry_run": body["dry_run"]}
+    hours = body.get("max_inactive_hours")
+    result = lifecycle.sweep(
+        max_inactive=timedelta(hours=hours) if hours is not None else None,
+        dry_run=body["dry_run"],
+        trigger="admin",
+    )
+    removed = sorted(result.ended)
+    return {"removed_sessions": removed, "count": len(removed), "dry_run": result.dry_run}

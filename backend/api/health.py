@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import stats
-from ..extensions import db
+from ..extensions import SCHEDULER_KEY, db
 from ..schemas import HealthSchema, SessionMetricsSchema
 from ..telemetry import PROCESS_REGISTRY
 from .blueprint import URL_PREFIX, ApiBlueprint
@@ -20,8 +20,6 @@ from .blueprint import URL_PREFIX, ApiBlueprint
 log = logging.getLogger(__name__)
 
 blp = ApiBlueprint("health", __name__, url_prefix=URL_PREFIX, description="Health and metrics")
-
-SCHEDULER_KEY = "sessionhub.scheduler"
 
 
 def _next_sweep_at() -> Any:
@@ -38,9 +36,9 @@ def session_metrics() -> dict[str, Any]:
 
 @blp.route("/health")
 @blp.response(200, HealthSchema)
-@blp.alt_response(503, schema=HealthSchema, description="Database unreachable")
+@blp.alt_response(503, schema=HealthSchema, description="Database unreachable or scheduler dead")
 def health() -> tuple[dict[str, Any], int]:
-    """200 when this process can serve: its database answers and its scheduler is as configured."""
+    """200 when this process can serve: its database answers and its scheduler runs."""
     try:
         db.session.execute(text("SELECT 1"))
         database = "ok"
@@ -48,15 +46,25 @@ def health() -> tuple[dict[str, Any], int]:
         log.exception("health check: database unreachable")
         db.session.rollback()
         database = "unreachable"
-    scheduler = current_app.extensions.get(SCHEDULER_KEY)
+    scheduler = _scheduler_state()
+    healthy = database == "ok" and scheduler != "stopped"
     body = {
-        "status": "ok" if database == "ok" else "unavailable",
+        "status": "ok" if healthy else "unavailable",
         "database": database,
-        "scheduler": "running" if scheduler is not None and scheduler.running else "disabled",
+        "scheduler": scheduler,
         "instance_id": current_app.config["INSTANCE_ID"],
         "instance_name": current_app.config["INSTANCE_NAME"],
     }
-    return body, 200 if database == "ok" else 503
+    return body, 200 if healthy else 503
+
+
+def _scheduler_state() -> str:
+    """`running`, `disabled` (tests, CLI, or SESSION_CLEANUP_INTERVAL=0), or `stopped`: a
+    scheduler this process started has died, and nothing sweeps or heartbeats any more."""
+    scheduler = current_app.extensions.get(SCHEDULER_KEY)
+    if scheduler is None or not scheduler.sweep_interval:
+        return "disabled"
+    return "running" if scheduler.running else "stopped"
 
 
 class _DatabaseCollector:

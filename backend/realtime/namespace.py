@@ -91,6 +91,20 @@ class SessionNamespace(Namespace):
             self._record_activity(sid)
         return result
 
+    def disconnect_all(self) -> int:
+        """Close the transport of every socket this process holds (fencing).
+
+        Closing the Engine.IO connection, not sending a Socket.IO disconnect, so clients
+        treat it as a dropped connection and reconnect (then rejoin) on their own.
+        """
+        server = self.socketio.server
+        sids = list(self.connections)
+        for sid in sids:
+            eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+            if eio_sid is not None:
+                server.eio.disconnect(eio_sid)
+        return len(sids)
+
     def _record_activity(self, sid: str) -> None:
         rooms = self.socketio.server.rooms(sid, namespace=self.namespace)
         prefix = broadcast.session_room("")

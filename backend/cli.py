@@ -1,0 +1,118 @@
+"""`flask sessions ...`: the operator's view of sessions from a shell, tables or JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+
+from . import lifecycle, registry
+from .exceptions import SessionHubError
+from .schemas import MAX_INACTIVE_HOURS, SessionDetailSchema, SessionSummarySchema
+
+SUMMARIES = SessionSummarySchema(many=True)
+DETAIL = SessionDetailSchema()
+LIST_COLUMNS = ("session_id", "project_id", "active_clients", "last_activity", "is_active")
+
+
+@click.group("sessions")
+def sessions_cli() -> None:
+    """List, inspect, end and sweep sessions."""
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+def _fail(error: SessionHubError) -> None:
+    raise click.ClickException(f"{error.code}: {error.message}")
+
+
+@sessions_cli.command("list")
+@click.option("--status", type=click.Choice(["active", "ended", "all"]), default="active")
+@click.option("--project-id", default=None, help="Only this project's sessions.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_appcontext
+def list_sessions(status: str, project_id: str | None, limit: int, as_json: bool) -> None:
+    """Sessions, newest activity first."""
+    sessions, _ = registry.list_sessions(status=status, project_id=project_id, limit=limit)
+    rows = SUMMARIES.dump(sessions)
+    if as_json:
+        _echo_json(rows)
+    elif rows:
+        click.echo(_table(rows, LIST_COLUMNS))
+    else:
+        click.echo(f"no {status} sessions")
+
+
+@sessions_cli.command("show")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@with_appcontext
+def show_session(session_id: str, as_json: bool) -> None:
+    """One session in detail."""
+    try:
+        detail = DETAIL.dump(registry.session_detail(registry.get_session(session_id)))
+    except SessionHubError as error:
+        _fail(error)
+    if as_json:
+        _echo_json(detail)
+        return
+    width = max(len(key) for key in detail)
+    for key, value in sorted(detail.items()):
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@sessions_cli.command("end")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a sentence.")
+@with_appcontext
+def end_session(session_id: str, as_json: bool) -> None:
+    """End a session now (`ended_by_admin`); its clients are told."""
+    try:
+        session = registry.end_session(session_id, "ended_by_admin")
+    except SessionHubError as error:
+        _fail(error)
+    detail = DETAIL.dump(registry.session_detail(session))
+    if as_json:
+        _echo_json(detail)
+    else:
+        click.echo(f"session {detail['session_id']} ended ({detail['end_reason']})")
+
+
+@sessions_cli.command("cleanup")
+@click.option(
+    "--max-inactive-hours",
+    type=click.FloatRange(min=0, min_open=True, max=MAX_INACTIVE_HOURS),
+    default=None,
+    help="Idle threshold; default SESSION_TIMEOUT_SECS.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would end; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_appcontext
+def cleanup(max_inactive_hours: float | None, dry_run: bool, as_json: bool) -> None:
+    """Sweep now, as the scheduler does (idle sessions end as `admin_cleanup`)."""
+    max_inactive = timedelta(hours=max_inactive_hours) if max_inactive_hours else None
+    result = lifecycle.sweep(max_inactive=max_inactive, dry_run=dry_run, trigger="cli")
+    ended = [{"session_id": sid, "reason": reason} for sid, reason in sorted(result.ended.items())]
+    if as_json:
+        _echo_json({"removed_sessions": ended, "count": len(ended), "dry_run": dry_run})
+        return
+    verb = "would end" if dry_run else "ended"
+    click.echo(f"{verb} {len(ended)} session(s)")
+    if ended:
+        click.echo(_table(ended, ("session_id", "reason")))
+    if result.errors:
+        raise click.ClickException("; ".join(result.errors))

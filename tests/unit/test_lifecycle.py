@@ -1,0 +1,254 @@
+"""The sweep and instance lifecycle, driven by hand with the injected clock: no sleeps."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from backend import instances, lifecycle
+from backend.extensions import db
+from backend.models import DocumentNode, Instance, Membership, Operation, Session, SweepRun
+from tests.conftest import ADMIN
+
+DAY = 86400
+
+
+def create(client, **body) -> str:
+    response = client.post("/api/v1/sessions", json={"project_id": "p", **body})
+    assert response.status_code == 201, response.json
+    return response.json["session_id"]
+
+
+def state(client, session_id) -> dict:
+    return client.get(f"/api/v1/sessions/{session_id}").json
+
+
+def join(socket, session_id) -> dict:
+    return socket.emit("join_session", {"session_id": session_id}, callback=True)
+
+
+def sweep(app, **kwargs) -> lifecycle.SweepResult:
+    with app.app_context():
+        return lifecycle.sweep(**kwargs)
+
+
+def test_idle_busy_and_pinned(app, client, connect, clock) -> None:
+    idle, busy, pinned = create(client), create(client), create(client)
+    client.patch(f"/api/v1/sessions/{pinned}", json={"pinned": True}, headers=ADMIN)
+    join(connect(), busy)
+    clock.advance(seconds=DAY - 1)
+    assert sweep(app).ended == {}
+    clock.advance(seconds=1)
+    result = sweep(app)
+    assert result.ended == {idle: "idle_timeout"}
+    assert state(client, idle)["end_reason"] == "idle_timeout"
+    assert state(client, busy)["is_active"] and state(client, pinned)["is_active"]
+
+
+def test_the_idle_clock_starts_when_the_last_client_leaves(app, client, connect, clock) -> None:
+    session_id = create(client)
+    socket = connect()
+    join(socket, session_id)
+    clock.advance(seconds=3 * DAY)  # busy for three days: never idle
+    assert sweep(app).ended == {}
+    socket.disconnect()
+    clock.advance(seconds=DAY - 1)
+    assert sweep(app).ended == {}
+    clock.advance(seconds=1)
+    assert sweep(app).ended == {session_id: "idle_timeout"}
+
+
+def test_ttl_ends_a_session_even_with_clients(app, client, connect, clock) -> None:
+    session_id = create(client, ttl_seconds=600)
+    socket = connect()
+    join(socket, session_id)
+    socket.get_received()
+    clock.advance(seconds=599)
+    assert sweep(app).ended == {}
+    clock.advance(seconds=1)
+    assert sweep(app).ended == {session_id: "ttl_expired"}
+    assert [m["args"][0] for m in socket.get_received() if m["name"] == "session_ended"] == [
+        {"session_id": session_id, "reason": "ttl_expired"}
+    ]
+    assert state(client, session_id)["active_clients"] == 0
+
+
+def test_never_joined_sessions_end_after_the_empty_timeout(make_app, clock, connect_to) -> None:
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=300)
+    client = app.test_client()
+    abandoned, used, pinned = create(client), create(client), create(client)
+    client.patch(f"/api/v1/sessions/{pinned}", json={"pinned": True}, headers=ADMIN)
+    socket = connect_to(app)
+    join(socket, used)
+    socket.emit("leave_session", {"session_id": used}, callback=True)
+    clock.advance(seconds=300)
+    assert sweep(app).ended == {abandoned: "never_joined"}
+    assert state(client, used)["is_active"] is True  # joined once: the idle rule applies
+
+
+def test_never_joined_is_off_by_default(app, client, clock) -> None:
+    session_id = create(client)
+    clock.advance(seconds=DAY - 1)
+    assert sweep(app).ended == {}
+    assert state(client, session_id)["is_active"] is True
+
+
+def test_a_dry_run_changes_nothing(app, client, clock) -> None:
+    idle = create(client)
+    expiring = create(client, ttl_seconds=60)
+    clock.advance(seconds=DAY)
+    result = sweep(app, dry_run=True)
+    assert result.ended == {idle: "idle_timeout", expiring: "ttl_expired"}
+    assert state(client, idle)["is_active"] and state(client, expiring)["is_active"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SweepRun)) == 0
+
+
+def test_admin_sweeps_end_idle_sessions_as_admin_cleanup(app, client, clock) -> None:
+    session_id = create(client)
+    clock.advance(hours=2)
+    assert sweep(app, max_inactive=timedelta(hours=1), trigger="admin").ended == {
+        session_id: "admin_cleanup"
+    }
+
+
+def test_two_sweeps_at_once_end_each_session_once(app, client, clock) -> None:
+    sessions = {create(client) for _ in range(20)}
+    clock.advance(seconds=DAY)
+    results: list[lifecycle.SweepResult] = []
+
+    def run() -> None:
+        with app.app_context():
+            results.append(lifecycle.sweep(trigger="scheduler"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    ended = [sid for result in results for sid in result.ended]
+    assert sorted(ended) == sorted(sessions)  # each once, by one sweep or the other
+    assert all(not result.errors for result in results)
+    with app.app_context():
+        ends = db.session.scalars(select(Session.ended_at).where(Session.id.in_(sessions)))
+        assert set(ends) == {clock.now()}
+
+
+def test_a_sweep_records_its_outcome(app, client, clock) -> None:
+    create(client)
+    clock.advance(seconds=DAY)
+    sweep(app)
+    sweeper = client.get("/api/v1/sessions/metrics").json["sweeper"]
+    assert sweeper["runs"] == 1
+    assert sweeper["last_ended"] == 1
+    assert sweeper["last_run_at"] == clock.now().isoformat()
+    assert sweeper["last_error"] is None
+
+
+def test_retention_purges_old_ended_sessions_with_their_rows(app, client, clock) -> None:
+    old, recent = create(client), create(client)
+    with app.app_context():
+        db.session.add(DocumentNode(session_id=old, node_id="n", props={}))
+        db.session.commit()
+    client.delete(f"/api/v1/sessions/{old}", headers=ADMIN)
+    clock.advance(days=29)
+    client.delete(f"/api/v1/sessions/{recent}", headers=ADMIN)
+    clock.advance(days=1)
+    assert sweep(app).purged == 1
+    assert client.get(f"/api/v1/sessions/{old}").status_code == 404
+    assert client.get(f"/api/v1/sessions/{recent}").status_code == 200
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DocumentNode)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Operation)) == 0
+
+
+def test_retention_zero_keeps_everything(make_app, clock) -> None:
+    app = make_app(SESSION_RETENTION_DAYS=0)
+    client = app.test_client()
+    session_id = create(client)
+    client.delete(f"/api/v1/sessions/{session_id}", headers=ADMIN)
+    clock.advance(days=3650)
+    assert sweep(app).purged == 0
+    assert client.get(f"/api/v1/sessions/{session_id}").status_code == 200
+
+
+def test_a_dead_instances_clients_are_reclaimed(make_app, connect_to, clock) -> None:
+    crashed, survivor = make_app(), make_app()
+    client = survivor.test_client()
+    session_id = create(client)
+    watcher = connect_to(survivor)
+    join(watcher, session_id)
+    join(connect_to(crashed), session_id)  # registers the crashed app's instance at this time
+    watcher.get_received()
+    clock.advance(seconds=59)
+    with survivor.app_context():
+        instances.heartbeat(lambda: 0)
+    assert state(client, session_id)["active_clients"] == 2  # 59 s of silence is not dead
+    clock.advance(seconds=1)
+    result = sweep(survivor)
+    assert result.reclaimed_instances == 1
+    assert state(client, session_id)["active_clients"] == 1
+    [presence] = [m["args"][0] for m in watcher.get_received() if m["name"] == "presence"]
+    assert presence["active_clients"] == 1 and len(presence["left"]) == 1
+    with survivor.app_context():
+        reasons = db.session.scalars(select(Membership.left_reason).order_by(Membership.id))
+        assert list(reasons) == [None, "instance_dead"]
+
+
+def test_a_restarted_instance_reclaims_its_own_earlier_life(make_app, connect_to) -> None:
+    first = make_app(INSTANCE_NAME="web-1")
+    client = first.test_client()
+    session_id = create(client)
+    join(connect_to(first), session_id)
+    second = make_app(INSTANCE_NAME="web-1")  # same name: the same slot after kill -9
+    with second.app_context():
+        instances.start()
+    assert state(client, session_id)["active_clients"] == 0
+    assert state(client, session_id)["is_active"] is True
+
+
+def test_an_instance_declared_dead_fences_itself(make_app, connect_to, clock) -> None:
+    stalled, peer = make_app(), make_app()
+    with peer.app_context():
+        instances.start()
+    session_id = create(peer.test_client())
+    join(connect_to(stalled), session_id)
+    old_id = stalled.config["INSTANCE_ID"]
+    clock.advance(seconds=61)
+    with peer.app_context():
+        instances.heartbeat(lambda: 0)  # the peer reclaims the stalled instance
+    dropped = []
+    with stalled.app_context():
+        instances.heartbeat(lambda: dropped.append(True) or 1)
+    assert dropped == [True]
+    assert stalled.config["INSTANCE_ID"] != old_id
+    with stalled.app_context():
+        assert db.session.get(Instance, stalled.config["INSTANCE_ID"]).stopped_at is None
+        assert db.session.get(Instance, old_id).stopped_at is not None
+
+
+def test_shutdown_closes_this_instances_memberships(app, client, connect) -> None:
+    session_id = create(client)
+    join(connect(), session_id)
+    with app.app_context():
+        instances.shutdown(end_sessions=False)
+        assert db.session.get(Instance, app.config["INSTANCE_ID"]).stopped_at is not None
+    body = state(client, session_id)
+    assert body["active_clients"] == 0 and body["is_active"] is True
+
+
+def test_shutdown_can_end_the_sessions_it_empties(make_app, connect_to) -> None:
+    leaving, staying = make_app(), make_app()
+    client = leaving.test_client()
+    only_ours, shared, empty = create(client), create(client), create(client)
+    join(connect_to(leaving), only_ours)
+    join(connect_to(leaving), shared)
+    join(connect_to(staying), shared)
+    with leaving.app_context():
+        instances.shutdown(end_sessions=True)
+    assert state(client, only_ours)["end_reason"] == "server_shutdown"
+    assert state(client, shared)["is_active"] is True
+    assert state(client, shared)["active_clients"] == 1
+    assert state(client, empty)["is_active"] is True
