@@ -28,7 +28,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
-from config import ConfigError  # noqa: E402
+from config import ConfigError, load_config  # noqa: E402
 
 log = logging.getLogger("sessionhub")
 
@@ -118,11 +118,13 @@ def main() -> int:
     from backend.logs import configure_logging
 
     try:
+        settings = load_config()
+        # Before create_app, so instance registration and the scheduler's start are logged.
+        configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
         app = create_app()
     except ConfigError as error:
         print(f"sessionhub: configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     _check_psycopg_is_green(app)
     _install_signal_handlers(lambda: shutdown_process(app))
     host, port = app.config["HOST"], app.config["PORT"]

@@ -30,3 +30,6 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # APScheduler logs two lines per job run (a heartbeat every few seconds); our jobs log
+    # what they did themselves, so its chatter is only wanted when debugging.
+    logging.getLogger("apscheduler").setLevel(level if level == "DEBUG" else "WARNING")
