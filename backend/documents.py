@@ -8,7 +8,6 @@ the node rows commit together before anyone is answered: an acknowledged operati
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from . import activity, clock
 from .exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
 from .extensions import db
 from .models import DocumentNode, Operation, Session, ttl_deadline
-from .schemas import PROPS_MAX_BYTES
+from .schemas import PROPS_MAX_BYTES, props_size
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +176,7 @@ def _refuse(session_id: str, reason: str, node_id: str) -> None:
 
 
 def _check_size(session_id: str, node_id: str, props: dict[str, Any]) -> None:
-    if len(json.dumps(props, separators=(",", ":"))) > PROPS_MAX_BYTES:
+    if props_size(props) > PROPS_MAX_BYTES:
         _refuse(session_id, "props_too_large", node_id)
 
 
@@ -283,10 +282,7 @@ def document_stats(session_id: str) -> DocumentStats:
 
 
 def document_nodes(session_id: str) -> list[DocumentNode]:
-    """Every node of the document, in a stable order so snapshots compare equal."""
-    query = (
-        select(DocumentNode)
-        .where(DocumentNode.session_id == session_id)
-        .order_by(DocumentNode.node_id)
-    )
-    return list(db.session.scalars(query))
+    """Every node of the document ordered by node_id, by code point: sorted here, since the
+    database's collation (locale-dependent on PostgreSQL) would differ between backends."""
+    query = select(DocumentNode).where(DocumentNode.session_id == session_id)
+    return sorted(db.session.scalars(query), key=lambda node: node.node_id)

@@ -42,14 +42,19 @@ class StrictNumber(fields.Float):
 
 
 class StrictString(fields.String):
-    """A string, trimmed; NUL is refused because PostgreSQL cannot store it and SQLite can."""
+    """A string, trimmed unless `strip=False` (ids are taken as given); NUL is refused because
+    PostgreSQL cannot store it and SQLite can."""
+
+    def __init__(self, *args: Any, strip: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.strip = strip
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError("Must be a string.")
         if "\x00" in value:
             raise ValidationError("Must not contain NUL characters.")
-        return value.strip()
+        return value.strip() if self.strip else value
 
 
 class BodySchema(Schema):
@@ -268,6 +273,12 @@ PROPS_MAX_BYTES = 64 * 1024
 OPERATION_TYPES = ("add_node", "update_node", "delete_node")
 
 
+def props_size(props: dict[str, Any]) -> int:
+    """Bytes of the props as compact UTF-8 JSON; raises ValueError for NaN or Infinity."""
+    encoded = json.dumps(props, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return len(encoded.encode())
+
+
 class PropsField(fields.Dict):
     """A JSON object of node properties, at most PROPS_MAX_BYTES once serialised."""
 
@@ -275,17 +286,17 @@ class PropsField(fields.Dict):
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
         try:
-            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+            size = props_size(value)
         except (ValueError, TypeError):
             raise ValidationError("Must hold only JSON values (no NaN or Infinity).") from None
-        if len(encoded) > PROPS_MAX_BYTES:
+        if size > PROPS_MAX_BYTES:
             raise ValidationError(f"Must be at most {PROPS_MAX_BYTES} bytes as JSON.")
         return value
 
 
 class DocumentOpSchema(BodySchema):
     type = fields.String(required=True, validate=validate.OneOf(OPERATION_TYPES))
-    node_id = StrictString(required=True, validate=validate.Length(min=1, max=128))
+    node_id = StrictString(required=True, strip=False, validate=validate.Length(min=1, max=128))
     props = PropsField()
 
     @validates_schema
