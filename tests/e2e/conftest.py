@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 import socketio
+from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS, migrated_database
 from tests.e2e.server import ADMIN_TOKEN, ServerProcess
@@ -95,3 +96,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float, message: str) -> Non
             return
         time.sleep(0.05)
     raise AssertionError(f"{message} (waited {timeout}s)")
+
+
+def left_reasons(database_url: str, session_id: str) -> list[str | None]:
+    """Why each membership of the session closed (None: still open), oldest first."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT left_reason FROM memberships WHERE session_id = :s ORDER BY id"),
+                {"s": session_id},
+            )
+            return [row[0] for row in rows]
+    finally:
+        engine.dispose()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import active_clients, create_session, wait_for
+from tests.e2e.conftest import active_clients, create_session, left_reasons, wait_for
 
 
 def join(client, session_id: str) -> dict:
@@ -16,19 +15,6 @@ def join(client, session_id: str) -> dict:
 
 def session(server, session_id: str) -> dict:
     return requests.get(f"{server.api}/sessions/{session_id}", timeout=5).json()
-
-
-def left_reasons(database_url: str, session_id: str) -> list[str | None]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT left_reason FROM memberships WHERE session_id = :s ORDER BY id"),
-                {"s": session_id},
-            )
-            return [row[0] for row in rows]
-    finally:
-        engine.dispose()
 
 
 def test_the_scheduler_sweeps_idle_sessions_by_itself(start_server) -> None:

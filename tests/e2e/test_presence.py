@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 import socketio
-from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import ADMIN, active_clients, create_session, wait_for
+from tests.e2e.conftest import ADMIN, active_clients, create_session, left_reasons, wait_for
 
 CLIENT_SCRIPT = Path(__file__).with_name("join_and_wait.py")
 
@@ -32,19 +31,6 @@ def drop_tcp(client) -> None:
     sock = client.eio.ws.sock
     sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-def left_reasons(database_url: str, session_id: str) -> list[str | None]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT left_reason FROM memberships WHERE session_id = :sid ORDER BY id"),
-                {"sid": session_id},
-            )
-            return [row[0] for row in rows]
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

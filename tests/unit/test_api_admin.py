@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import base64
-import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from backend import clock as app_clock
 from backend.extensions import db
-from backend.models import Membership, Session
+from backend.models import Membership
 from tests.conftest import ADMIN, ADMIN_TOKEN
+from tests.helpers import add_client, database_state
+from tests.helpers import create_session as create
 
 SESSIONS = "/api/v1/sessions"
 CLEANUP = "/api/v1/sessions/cleanup"
 UNKNOWN_ID = "3f0c6a52-6c1e-4d0b-9a51-0d6f1d2b7c11"
 CLEANUP_KEYS = {"removed_sessions", "count", "dry_run"}
-
-
-def create(client, **body):
-    body.setdefault("project_id", "proj")
-    response = client.post(SESSIONS, json=body)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["session_id"]
 
 
 def detail(client, session_id):
@@ -54,38 +47,6 @@ def swept(client, body=None):
 
 def error(response):
     return response.get_json()["error"]
-
-
-def database_state(app):
-    """Every row of every table, so "nothing changed" means exactly that."""
-    with app.app_context():
-        return {
-            table.name: sorted(
-                (dict(row) for row in db.session.execute(select(table)).mappings()), key=repr
-            )
-            for table in db.metadata.sorted_tables
-        }
-
-
-def add_client(app, session_id, name="ada"):
-    """An open membership, with the cached count recomputed as the registry does."""
-    with app.app_context():
-        db.session.add(
-            Membership(
-                sid=f"sid-{uuid.uuid4().hex}",
-                session_id=session_id,
-                client_name=name,
-                joined_at=app_clock.now(),
-            )
-        )
-        db.session.flush()
-        session = db.session.get(Session, session_id)
-        session.active_clients = db.session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        )
-        db.session.commit()
 
 
 def memberships(app, session_id):

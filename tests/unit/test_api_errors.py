@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from backend.extensions import db
 from tests.conftest import ADMIN
+from tests.helpers import create_session as create
+from tests.helpers import database_state
 
 SESSIONS = "/api/v1/sessions"
 CLEANUP = "/api/v1/sessions/cleanup"
 UNKNOWN_ID = "3f0c6a52-6c1e-4d0b-9a51-0d6f1d2b7c11"
 LIMIT = 2048
-
-
-def create(client, **body):
-    body.setdefault("project_id", "proj")
-    response = client.post(SESSIONS, json=body)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["session_id"]
-
-
-def database_state(app):
-    """Every row of every table, so "nothing changed" means exactly that."""
-    with app.app_context():
-        return {
-            table.name: sorted(
-                (dict(row) for row in db.session.execute(select(table)).mappings()), key=repr
-            )
-            for table in db.metadata.sorted_tables
-        }
 
 
 def assert_error(response, status, code):

@@ -6,12 +6,10 @@ import uuid
 from html.parser import HTMLParser
 
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
 
-from backend import clock as app_clock
-from backend.extensions import db
-from backend.models import Membership, Session
 from tests.conftest import ADMIN
+from tests.helpers import add_client
+from tests.helpers import create_session as create
 
 API = "/api/v1"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -26,13 +24,6 @@ EMPTY_SWEEPER = {
 }
 
 
-def create(client, **body):
-    body.setdefault("project_id", "proj")
-    response = client.post(SESSIONS, json=body)
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["session_id"]
-
-
 def metrics(client):
     response = client.get(f"{SESSIONS}/metrics")
     assert response.status_code == 200
@@ -43,30 +34,6 @@ def cleanup(client, **body):
     response = client.post(f"{SESSIONS}/cleanup", json=body, headers=ADMIN)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
-
-
-def add_client(app, session_id, name="ada", left=False):
-    """A membership row, with the cached count recomputed as the registry does."""
-    with app.app_context():
-        now = app_clock.now()
-        db.session.add(
-            Membership(
-                sid=f"sid-{uuid.uuid4().hex}",
-                session_id=session_id,
-                client_name=name,
-                joined_at=now,
-                left_at=now if left else None,
-                left_reason="left" if left else None,
-            )
-        )
-        db.session.flush()
-        session = db.session.get(Session, session_id)
-        session.active_clients = db.session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        )
-        db.session.commit()
 
 
 def prometheus(client):

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from backend import clock as app_clock
 from backend.extensions import db
-from backend.models import DocumentNode, Membership, Operation, Session
+from backend.models import DocumentNode, Operation, Session
 from tests.conftest import ADMIN
+from tests.helpers import add_client
 
 SESSIONS = "/api/v1/sessions"
 UNKNOWN_ID = "3f0c6a52-6c1e-4d0b-9a51-0d6f1d2b7c11"
@@ -56,31 +57,6 @@ def session_count(app):
 def end(client, session_id):
     response = client.delete(f"{SESSIONS}/{session_id}", headers=ADMIN)
     assert response.status_code == 200, response.get_json()
-
-
-def add_client(app, session_id, name="ada", left=False):
-    """An open (or closed) membership, with the cached count recomputed as the registry does."""
-    with app.app_context():
-        now = app_clock.now()
-        membership = Membership(
-            sid=f"sid-{uuid.uuid4().hex}",
-            session_id=session_id,
-            client_name=name,
-            joined_at=now,
-            left_at=now if left else None,
-            left_reason="left" if left else None,
-        )
-        db.session.add(membership)
-        db.session.flush()
-        session = db.session.get(Session, session_id)
-        session.active_clients = db.session.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        )
-        session.peak_clients = max(session.peak_clients, session.active_clients)
-        db.session.commit()
-        return membership.client_id, membership.sid
 
 
 def add_nodes(app, session_id, nodes, version):
@@ -519,10 +495,11 @@ def test_clients_of_a_new_session(client):
 
 def test_clients_lists_open_memberships_oldest_first_without_socket_ids(client, app, clock):
     sid = create(client)["session_id"]
-    ada, ada_sid = add_client(app, sid, "ada")
+    ada_row = add_client(app, sid, "ada")
     clock.advance(seconds=3)
     add_client(app, sid, "gone", left=True)
-    bob, bob_sid = add_client(app, sid, "bob")
+    bob_row = add_client(app, sid, "bob")
+    ada, bob = ada_row.client_id, bob_row.client_id
     response = client.get(f"{SESSIONS}/{sid}/clients")
     body = response.get_json()
     assert body["session_id"] == sid
@@ -533,7 +510,7 @@ def test_clients_lists_open_memberships_oldest_first_without_socket_ids(client, 
         {"client_id": bob, "name": "bob", "joined_at": clock.now().isoformat()},
     ]
     text = response.get_data(as_text=True)
-    assert ada_sid not in text and bob_sid not in text
+    assert ada_row.sid not in text and bob_row.sid not in text
 
 
 def test_document_of_a_new_session(client):

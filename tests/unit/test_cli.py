@@ -7,15 +7,12 @@ import json
 import pytest
 
 from tests.conftest import ADMIN
+from tests.helpers import create_session as create
 
 
 @pytest.fixture()
 def runner(app):
     return app.test_cli_runner()
-
-
-def create(client, **body) -> str:
-    return client.post("/api/v1/sessions", json={"project_id": "cli", **body}).json["session_id"]
 
 
 def test_list_as_a_table_and_as_json(runner, client) -> None:

@@ -11,22 +11,14 @@ from backend import instances, lifecycle
 from backend.extensions import db
 from backend.models import DocumentNode, Instance, Membership, Operation, Session, SweepRun
 from tests.conftest import ADMIN
+from tests.helpers import create_session as create
+from tests.helpers import join
 
 DAY = 86400
 
 
-def create(client, **body) -> str:
-    response = client.post("/api/v1/sessions", json={"project_id": "p", **body})
-    assert response.status_code == 201, response.json
-    return response.json["session_id"]
-
-
 def state(client, session_id) -> dict:
     return client.get(f"/api/v1/sessions/{session_id}").json
-
-
-def join(socket, session_id) -> dict:
-    return socket.emit("join_session", {"session_id": session_id}, callback=True)
 
 
 def sweep(app, **kwargs) -> lifecycle.SweepResult:

@@ -10,22 +10,9 @@ from sqlalchemy import func, select
 from backend.extensions import db
 from backend.models import Membership, Session
 from tests.conftest import ADMIN
+from tests.helpers import create_session, events, join
 
 UNKNOWN_ID = "6f1c1f0e-6c0b-4d53-9a53-1d3c7d3a0b11"
-
-
-def create_session(client, **body) -> str:
-    response = client.post("/api/v1/sessions", json={"project_id": "p", **body})
-    assert response.status_code == 201, response.json
-    return response.json["session_id"]
-
-
-def join(socket, session_id, **extra):
-    return socket.emit("join_session", {"session_id": session_id, **extra}, callback=True)
-
-
-def events(socket, name):
-    return [message["args"][0] for message in socket.get_received() if message["name"] == name]
 
 
 def memberships(app, session_id):
