@@ -98,6 +98,9 @@ class Config:
             "ADMIN_TOKEN": env.string("ADMIN_TOKEN", cls.DEFAULT_ADMIN_TOKEN),
             "SQLALCHEMY_DATABASE_URI": env.string("DATABASE_URL", cls.DEFAULT_DATABASE_URL),
             "SOCKETIO_MESSAGE_QUEUE": env.string("SOCKETIO_MESSAGE_QUEUE", None),
+            # Processes on one queue channel form one cluster; separate clusters sharing a
+            # Redis server need separate channels.
+            "SOCKETIO_CHANNEL": env.string("SOCKETIO_CHANNEL", "sessionhub"),
             "CORS_ALLOWED_ORIGINS": _origins(env.string("CORS_ALLOWED_ORIGINS", cls.DEFAULT_CORS)),
             "LOG_LEVEL": env.choice(
                 "LOG_LEVEL", cls.DEFAULT_LOG_LEVEL.lower(), _LOG_LEVELS

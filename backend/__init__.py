@@ -71,6 +71,7 @@ def _init_socketio(app: Flask) -> SessionNamespace:
         app,
         async_mode=config["ASYNC_MODE"],
         message_queue=config["SOCKETIO_MESSAGE_QUEUE"],
+        channel=config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=config["CORS_ALLOWED_ORIGINS"],
         ping_interval=config["SOCKETIO_PING_INTERVAL"],
         ping_timeout=config["SOCKETIO_PING_TIMEOUT"],

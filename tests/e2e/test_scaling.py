@@ -1,0 +1,55 @@
+"""Several server processes behind one Redis message queue behave as one server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.conftest import ADMIN, active_clients, create_session, wait_for
+
+REDIS_ENV = "TEST_REDIS_URL"
+
+
+@pytest.fixture()
+def cluster(start_server):
+    """Two processes on the same database and a message-queue channel of this test's own."""
+    redis_url = os.environ.get(REDIS_ENV)
+    if not redis_url:
+        pytest.skip(f"the message-queue tests need {REDIS_ENV}")
+    queue = {
+        "SOCKETIO_MESSAGE_QUEUE": redis_url,
+        "SOCKETIO_CHANNEL": f"sessionhub-test-{uuid.uuid4().hex}",
+    }
+    return start_server(INSTANCE_NAME="e2e-a", **queue), start_server(
+        INSTANCE_NAME="e2e-b", **queue
+    )
+
+
+def received(client, event: str) -> list[dict]:
+    return [data for name, data in client.received if name == event]
+
+
+def test_rooms_span_processes(cluster, sio_clients) -> None:
+    first, second = cluster
+    session_id = create_session(first)
+    ada = sio_clients(first.url, "Ada")
+    bob = sio_clients(second.url, "Bob")
+    assert ada.call("join_session", {"session_id": session_id}, timeout=10)["ok"]
+    ack = bob.call("join_session", {"session_id": session_id}, timeout=10)
+    assert ack["session"]["active_clients"] == 2  # counts come from the shared database
+    wait_for(lambda: received(ada, "presence"), 5, "presence did not cross processes")
+    assert received(ada, "presence")[-1]["joined"][0]["name"] == "Bob"
+
+    op = {"type": "add_node", "node_id": "n1", "props": {"x": 1}}
+    assert bob.call("operation", {"session_id": session_id, "op": op}, timeout=10)["ok"]
+    wait_for(lambda: received(ada, "operation"), 5, "the operation did not cross processes")
+    assert received(ada, "operation")[0]["version"] == 1
+    assert received(bob, "operation") == []
+
+    response = requests.delete(f"{first.api}/sessions/{session_id}", headers=ADMIN, timeout=5)
+    assert response.status_code == 200
+    wait_for(lambda: received(bob, "session_ended"), 5, "session_ended did not cross processes")
+    assert active_clients(second, session_id) == 0
