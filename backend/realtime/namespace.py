@@ -88,7 +88,7 @@ class SessionNamespace(Namespace):
         else:
             result = error_ack("unknown_event", f"There is no event called {event!r}.")
         with app.app_context():
-            self._record_activity(sid)
+            self._record_activity(sid, connection)
         return result
 
     def disconnect_all(self) -> int:
@@ -105,14 +105,12 @@ class SessionNamespace(Namespace):
                 server.eio.disconnect(eio_sid)
         return len(sids)
 
-    def _record_activity(self, sid: str) -> None:
-        rooms = self.socketio.server.rooms(sid, namespace=self.namespace)
-        prefix = broadcast.session_room("")
-        session_ids = [room.removeprefix(prefix) for room in rooms if room.startswith(prefix)]
-        if not session_ids:
+    @staticmethod
+    def _record_activity(sid: str, connection: Connection) -> None:
+        if not connection.joined:
             return
         try:
-            activity.recorder().record(session_ids)
+            activity.recorder().record(list(connection.joined))
         except SQLAlchemyError:
             # Activity is best effort: losing one mark must not fail the event that caused it.
             log.exception("could not record activity for sid=%s", sid)
