@@ -244,3 +244,33 @@ def test_shutdown_can_end_the_sessions_it_empties(make_app, connect_to) -> None:
     assert state(client, shared)["is_active"] is True
     assert state(client, shared)["active_clients"] == 1
     assert state(client, empty)["is_active"] is True
+
+
+def test_health_is_503_when_the_scheduler_it_started_has_died(make_app) -> None:
+    from backend.extensions import SCHEDULER_KEY
+    from backend.jobs import LifecycleScheduler
+
+    app = make_app(SESSION_CLEANUP_INTERVAL=60)
+    app.extensions[SCHEDULER_KEY] = LifecycleScheduler(app, lambda: 0)  # never started
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json["scheduler"] == "stopped"
+    assert response.json["status"] == "unavailable"
+
+
+def test_the_scheduler_runs_its_jobs_in_an_app_context(make_app, clock) -> None:
+    from backend.jobs import LifecycleScheduler
+
+    app = make_app(SESSION_CLEANUP_INTERVAL=60)
+    with app.app_context():
+        instances.start()
+    client = app.test_client()
+    session_id = create(client)
+    clock.advance(seconds=DAY)
+    scheduler = LifecycleScheduler(app, lambda: 0)
+    for job in scheduler.scheduler.get_jobs():
+        job.func()  # what APScheduler calls on each tick, minus the waiting
+    assert state(client, session_id)["end_reason"] == "idle_timeout"
+    with app.app_context():
+        beat = db.session.get(Instance, app.config["INSTANCE_ID"]).heartbeat_at
+    assert beat == clock.now()
