@@ -100,7 +100,7 @@ def _start_background_work(app: Flask, namespace: SessionNamespace) -> None:
             ) from error
         finally:
             db.session.remove()
-    scheduler = LifecycleScheduler(app, namespace.disconnect_all)
+    scheduler = LifecycleScheduler(app, namespace.disconnect_all, namespace.live_sids)
     app.extensions[SCHEDULER_KEY] = scheduler
     scheduler.start()
 

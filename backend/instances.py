@@ -63,6 +63,30 @@ def heartbeat(disconnect_all: Callable[[], int]) -> None:
     reclaim_dead(now)
 
 
+def close_orphans(live_sids: Callable[[], set[str]]) -> int:
+    """Close this process's memberships whose socket it no longer holds.
+
+    A disconnect whose database write failed leaves such a row behind; nobody else would ever
+    close it while this process lives. The rows are read before the live sockets are asked
+    for, so a socket that joins in between is never mistaken for a dead one.
+    """
+    me = current_app.config["INSTANCE_ID"]
+    held = set(
+        db.session.scalars(
+            select(Membership.sid).where(Membership.instance_id == me, Membership.left_at.is_(None))
+        )
+    )
+    orphans = held - live_sids()
+    closed = 0
+    for sid in sorted(orphans):
+        for change in presence.disconnect(sid, "transport_error"):
+            presence.announce(change)
+            closed += len(change.left)
+    if closed:
+        log.warning("closed %d memberships of sockets this process no longer holds", closed)
+    return closed
+
+
 def reclaim_dead(now: datetime) -> list[str]:
     """Close the memberships of every instance silent for INSTANCE_DEAD_AFTER_SECS."""
     return _reclaim(Instance.heartbeat_at <= _dead_before(now), reason="instance_dead")

@@ -28,10 +28,17 @@ HEARTBEAT_JOB = "instance_heartbeat"
 class LifecycleScheduler:
     """One BackgroundScheduler per process, with its two jobs, each in an app context."""
 
-    def __init__(self, app: Flask, disconnect_all: Callable[[], int]) -> None:
-        """`disconnect_all` drops every socket of this process, for fencing (instances)."""
+    def __init__(
+        self,
+        app: Flask,
+        disconnect_all: Callable[[], int],
+        live_sids: Callable[[], set[str]],
+    ) -> None:
+        """`disconnect_all` drops every socket of this process (fencing); `live_sids` names
+        the sockets it holds (closing orphaned memberships)."""
         self.app = app
         self.disconnect_all = disconnect_all
+        self.live_sids = live_sids
         self.scheduler = BackgroundScheduler(
             timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True}
         )
@@ -91,6 +98,7 @@ class LifecycleScheduler:
         with self.app.app_context():
             try:
                 instances.heartbeat(self.disconnect_all)
+                instances.close_orphans(self.live_sids)
             except Exception:
                 log.exception("instance heartbeat failed")
             finally:

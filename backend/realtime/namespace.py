@@ -91,6 +91,10 @@ class SessionNamespace(Namespace):
             self._record_activity(sid, connection)
         return result
 
+    def live_sids(self) -> set[str]:
+        """The sockets this process holds right now."""
+        return set(self.connections)
+
     def disconnect_all(self) -> int:
         """Close the transport of every socket this process holds (fencing).
 
@@ -140,7 +144,15 @@ class SessionNamespace(Namespace):
         sid = request.sid
         self.connections.pop(sid, None)
         left_reason = _LEFT_REASONS.get(reason or "", "client_disconnect")
-        for change in presence.disconnect(sid, left_reason):
+        try:
+            changes = presence.disconnect(sid, left_reason)
+        except SQLAlchemyError:
+            # The database is unreachable: the memberships stay open and are reclaimed with
+            # this instance (heartbeat or restart); raising here would only break the server.
+            log.exception("could not close the memberships of sid=%s", sid)
+            db.session.rollback()
+            return
+        for change in changes:
             presence.announce(change)
 
     # --- sessions --------------------------------------------------------------------------

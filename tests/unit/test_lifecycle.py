@@ -251,7 +251,7 @@ def test_health_is_503_when_the_scheduler_it_started_has_died(make_app) -> None:
     from backend.jobs import LifecycleScheduler
 
     app = make_app(SESSION_CLEANUP_INTERVAL=60)
-    app.extensions[SCHEDULER_KEY] = LifecycleScheduler(app, lambda: 0)  # never started
+    app.extensions[SCHEDULER_KEY] = LifecycleScheduler(app, lambda: 0, set)  # never started
     response = app.test_client().get("/api/v1/health")
     assert response.status_code == 503
     assert response.json["scheduler"] == "stopped"
@@ -267,10 +267,24 @@ def test_the_scheduler_runs_its_jobs_in_an_app_context(make_app, clock) -> None:
     client = app.test_client()
     session_id = create(client)
     clock.advance(seconds=DAY)
-    scheduler = LifecycleScheduler(app, lambda: 0)
+    scheduler = LifecycleScheduler(app, lambda: 0, set)
     for job in scheduler.scheduler.get_jobs():
         job.func()  # what APScheduler calls on each tick, minus the waiting
     assert state(client, session_id)["end_reason"] == "idle_timeout"
     with app.app_context():
         beat = db.session.get(Instance, app.config["INSTANCE_ID"]).heartbeat_at
     assert beat == clock.now()
+
+
+def test_memberships_of_sockets_this_process_lost_are_closed(app, client, connect) -> None:
+    """A disconnect whose database write failed leaves an open row; the heartbeat closes it."""
+    session_id = create(client)
+    kept, lost = connect({"name": "kept"}), connect({"name": "lost"})
+    join(kept, session_id)
+    join(lost, session_id)
+    with app.app_context():
+        rows = db.session.scalars(select(Membership).order_by(Membership.id)).all()
+        live = {rows[0].sid}
+        assert instances.close_orphans(lambda: live) == 1
+        assert instances.close_orphans(lambda: live) == 0
+    assert state(client, session_id)["active_clients"] == 1
