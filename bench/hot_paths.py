@@ -72,12 +72,12 @@ class Measurement:
     samples: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
-    items: int = 0  # units of work done in `elapsed` (defaults to the sample count)
+    items: int | None = None  # units of work done in `elapsed` (default: the sample count)
     note: str = ""
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.samples)
-        items = self.items or len(ordered)
+        items = len(ordered) if self.items is None else self.items
         return {
             "name": self.name,
             "n": len(ordered),
@@ -230,8 +230,10 @@ def call(client: socketio.Client, event: str, payload: dict[str, Any]) -> tuple[
     except socketio.exceptions.TimeoutError:
         return time.perf_counter() - start, "timeout"
     elapsed = time.perf_counter() - start
-    if not isinstance(ack, dict) or not ack.get("ok"):
-        return elapsed, (ack or {}).get("error", {}).get("code", "bad_ack")
+    if not isinstance(ack, dict):
+        return elapsed, "bad_ack"
+    if not ack.get("ok"):
+        return elapsed, ack.get("error", {}).get("code", "bad_ack")
     return elapsed, None
 
 
@@ -285,7 +287,7 @@ def open_and_join(
 def bench_joins(server: Any, settings: Settings) -> list[Measurement]:
     """(a) N clients join one session in turn; the room, and each ack, grow with every join.
 
-    The same clients then disconnect at once: an extra drain sample with a large room.
+    The same clients then disconnect one after another: a drain sample with a large room.
     """
     session_id = create_session(server, "bench joins")
     deadline = time.monotonic() + settings.phase_timeout
@@ -490,7 +492,9 @@ def _wait_for_zero(http: requests.Session, server: Any, session_id: str, timeout
 
 def bench_drain(server: Any, settings: Settings) -> list[Measurement]:
     """(d) Rounds of K clients joining a fresh session, then all disconnecting at once."""
-    calls = drain = None
+    k = settings.listeners
+    calls = Measurement(f"disconnect call, {k} clients all at once", "disconnects")
+    drain = Measurement(f"drain to active_clients 0, {k} clients all at once", "clients")
     deadline = time.monotonic() + settings.phase_timeout
     for round_ in range(settings.drain_rounds):
         if time.monotonic() > deadline:
@@ -502,20 +506,18 @@ def bench_drain(server: Any, settings: Settings) -> list[Measurement]:
             )
             one_calls, one_drain = measure_drain(server, session_id, clients, concurrent=True)
         one_drain.errors.update({f"join {k}": v for k, v in joins.errors.items()})
-        calls, drain = _merge(calls, one_calls), _merge(drain, one_drain)
-    assert calls is not None and drain is not None  # at least one round ran
+        _merge(calls, one_calls)
+        _merge(drain, one_drain)
     drain.note = f"{len(drain.samples)} rounds; throughput = clients / mean time to 0"
     return [calls, drain]
 
 
-def _merge(total: Measurement | None, more: Measurement) -> Measurement:
-    if total is None:
-        return more
+def _merge(total: Measurement, more: Measurement) -> None:
     total.samples.extend(more.samples)
     total.errors.update(more.errors)
     total.elapsed += more.elapsed
-    total.items = (total.items or 0) + (more.items or len(more.samples))
-    return total
+    done = len(more.samples) if more.items is None else more.items
+    total.items = (total.items or 0) + done
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -544,6 +546,8 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Other work on the machine skews every number: say how busy it was when we started.
+        "loadavg_1m_at_start": float(Path("/proc/loadavg").read_text().split()[0]),
     }
 
 
@@ -576,7 +580,8 @@ def markdown(report: Report) -> str:
     lines = [
         f"SessionHub hot paths: {s.database}, N={s.clients} M={s.operations} K={s.listeners} "
         f"fan-out ops={s.fanout_operations} drain rounds={s.drain_rounds}; "
-        f"{m['cpus']} CPUs, Python {m['python']}; {report.total_seconds} s in all",
+        f"{m['cpus']} CPUs, Python {m['python']}, load average {m['loadavg_1m_at_start']} "
+        f"at start; {report.total_seconds} s in all",
         "",
         "| step | n | p50 ms | p95 ms | p99 ms | max ms | throughput | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -585,7 +590,9 @@ def markdown(report: Report) -> str:
         rate = f"{r['throughput_per_s']} {r['unit']}/s" if r["throughput_per_s"] else ""
         errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "0"
         cells = [r["name"], r["n"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"], rate]
-        lines.append("| " + " | ".join(str(c) for c in [*cells, errors]) + " |")
+        lines.append(
+            "| " + " | ".join("-" if c is None else str(c) for c in [*cells, errors]) + " |"
+        )
     lines += ["", "Notes:"] + [f"- {r['name']}: {r['note']}" for r in report.results if r["note"]]
     lines += [
         "",
