@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import activity, broadcast, clock
@@ -204,15 +205,16 @@ def _recount(session_id: str, now: datetime) -> None:
     db.session.expire_all()
 
 
-def clients(session_id: str) -> tuple[Session, list[Membership]]:
-    """Who is in a session now, oldest first (never socket ids: those stay inside the server)."""
+def clients(session_id: str) -> tuple[Session, list[Row[Any]]]:
+    """Who is in a session now, oldest first, as `(client_id, client_name, joined_at)` rows:
+    never socket ids, and no ORM objects (this runs on every join, over the whole room)."""
     session = get_session(session_id)
     query = (
-        select(Membership)
+        select(Membership.client_id, Membership.client_name, Membership.joined_at)
         .where(Membership.session_id == session.id, Membership.left_at.is_(None))
         .order_by(Membership.joined_at, Membership.id)
     )
-    return session, list(db.session.scalars(query))
+    return session, list(db.session.execute(query))
 
 
 def announce(change: PresenceChange, skip_sid: str | None = None) -> None:

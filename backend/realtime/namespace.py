@@ -178,12 +178,14 @@ class SessionNamespace(Namespace):
         connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
         join_room(broadcast.session_room(session.id))
         presence.announce(change, skip_sid=sid)
-        _, members = presence.clients(session.id)
+        # Serialised before catch_up commits: a commit expires the loaded rows, and dumping
+        # them afterwards would reload each member with a query of its own.
+        clients = CLIENTS.dump(presence.clients(session.id)[1])
         document = documents.catch_up(session.id, payload["since_version"])
         detail = registry.session_detail(session)
         return {
             "session": DETAIL.dump(detail),
-            "clients": CLIENTS.dump(members),
+            "clients": clients,
             "version": detail["version"],
             **document,
         }
