@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import delete
+from sqlalchemy import create_engine, delete
 
 from backend import create_app
 from backend.clock import FrozenClock
@@ -86,15 +86,19 @@ def make_app(database_url: str, clock: FrozenClock) -> Iterator:
     for app in apps:
         with app.app_context():
             db.session.remove()
-    if apps:
-        with apps[0].app_context():
-            for table in reversed(db.metadata.sorted_tables):
-                db.session.execute(delete(table))
-            db.session.commit()
-            db.session.remove()
-    for app in apps:
-        with app.app_context():
             db.engine.dispose()
+    if apps:
+        _empty_every_table(database_url)
+
+
+def _empty_every_table(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(delete(table))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture()

@@ -316,3 +316,11 @@ def test_two_apps_in_one_process_both_answer(make_app):
     for c in (client_a, client_b):
         assert c.get(f"{API}/openapi.json").status_code == 200
         assert c.get(f"{API}/metrics").status_code == 200
+
+
+def test_health_is_503_when_the_database_is_unreachable(make_app, tmp_path):
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing-dir/nothing.db")
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+    assert response.get_json()["status"] == "unavailable"
