@@ -1,4 +1,4 @@
-"""A session's shared document: its nodes, its operation log, undo/redo and catch-up.
+"""Changing a document: operations, undo and redo, each one committed version of the log.
 
 Every accepted change takes the next `sessions.version` in a conditional UPDATE that also locks
 the session row (PostgreSQL) or the database (SQLite), so one session's writers queue up and
@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, select, update
 
-from . import activity, clock
-from .exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
-from .extensions import db
-from .models import DocumentNode, Operation, Session, ttl_deadline
-from .schemas import PROPS_MAX_BYTES, props_size
+from .. import activity, clock
+from ..exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
+from ..extensions import db
+from ..models import DocumentNode, Operation, Session, ttl_deadline
+from ..schemas import PROPS_MAX_BYTES, props_size
+from .history import history, undo_target, undo_window
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,6 @@ class Applied:
     author: Author
 
 
-@dataclass(frozen=True)
-class DocumentStats:
-    node_count: int
-    undo_available: bool
-    redo_available: bool
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
 def apply_operation(session_id: str, op: dict[str, Any], author: Author) -> Applied:
     """Apply a client's add/update/delete as the next version; a new change clears redo."""
     version = _next_version(session_id)
@@ -72,7 +63,7 @@ def apply_operation(session_id: str, op: dict[str, Any], author: Author) -> Appl
 def undo(session_id: str, author: Author) -> Applied:
     """Revert the newest change still applied, whoever made it, as a new version."""
     version = _next_version(session_id)
-    target = _undo_target(session_id)
+    target = undo_target(session_id)
     if target is None:
         db.session.rollback()
         raise NothingToUndo(details={"session_id": session_id})
@@ -85,7 +76,7 @@ def redo(session_id: str, author: Author) -> Applied:
     """Re-apply the change undone most recently, as a new version."""
     version = _next_version(session_id)
     target = db.session.scalars(
-        _history(session_id, ("undone",)).order_by(Operation.version).limit(1)
+        history(session_id, ("undone",)).order_by(Operation.version).limit(1)
     ).first()
     if target is None:
         db.session.rollback()
@@ -180,109 +171,15 @@ def _check_size(session_id: str, node_id: str, props: dict[str, Any]) -> None:
         _refuse(session_id, "props_too_large", node_id)
 
 
-def _history(session_id: str, states: tuple[str, ...]) -> Any:
-    return select(Operation).where(
-        Operation.session_id == session_id, Operation.kind == "op", Operation.state.in_(states)
-    )
-
-
-def _undo_window(session_id: str) -> Any:
-    """The newest UNDO_DEPTH changes that are applied or undone: how far back undo may go."""
-    depth = current_app.config["UNDO_DEPTH"]
-    return (
-        _history(session_id, ("applied", "undone"))
-        .order_by(Operation.version.desc())
-        .limit(depth)
-        .subquery()
-    )
-
-
-def _undo_target(session_id: str) -> Operation | None:
-    window = _undo_window(session_id)
-    versions = select(window.c.version).where(window.c.state == "applied")
-    query = (
-        select(Operation)
-        .where(Operation.session_id == session_id, Operation.version.in_(versions))
-        .order_by(Operation.version.desc())
-        .limit(1)
-    )
-    return db.session.scalars(query).first()
-
-
 def _compact(session_id: str, version: int) -> None:
     """Keep at most OPLOG_MAX entries, but never the changes undo can still reach."""
     cut = version - current_app.config["OPLOG_MAX"]
     if cut < 1:
         return
-    window = _undo_window(session_id)
+    window = undo_window(session_id)
     db.session.execute(
         delete(Operation)
         .where(Operation.session_id == session_id, Operation.version <= cut)
         .where(Operation.version.not_in(select(window.c.version)))
         .execution_options(synchronize_session=False)
     )
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
-def _lock_for_reading(session_id: str) -> int:
-    """Share-lock the session row (PostgreSQL) so the version and what we read agree."""
-    query = select(Session.version).where(Session.id == session_id).with_for_update(read=True)
-    return db.session.scalar(query) or 0
-
-
-def snapshot(session_id: str) -> dict[str, Any]:
-    """The whole document at one version: `{version, nodes: [{node_id, props}]}`."""
-    version = _lock_for_reading(session_id)
-    nodes = document_nodes(session_id)
-    db.session.commit()
-    return {"version": version, "nodes": [{"node_id": n.node_id, "props": n.props} for n in nodes]}
-
-
-def catch_up(session_id: str, since_version: int | None) -> dict[str, Any]:
-    """What a (re)joining client needs: the operations after `since_version` if the log still
-    holds every one of them, else a full snapshot."""
-    if since_version is None:
-        return {"document": snapshot(session_id)}
-    version = _lock_for_reading(session_id)
-    if since_version <= version:
-        entries = list(
-            db.session.scalars(
-                select(Operation)
-                .where(Operation.session_id == session_id, Operation.version > since_version)
-                .order_by(Operation.version)
-            )
-        )
-        if len(entries) == version - since_version:
-            db.session.commit()
-            return {"ops": [_entry(entry) for entry in entries]}
-    db.session.rollback()
-    return {"document": snapshot(session_id)}
-
-
-def _entry(entry: Operation) -> dict[str, Any]:
-    author = Author(entry.client_id, entry.client_name)
-    return {"version": entry.version, "op": entry.op, "client": author.as_dict()}
-
-
-def document_stats(session_id: str) -> DocumentStats:
-    """The numbers the seed's `/info` reports, read from the log so they survive restarts."""
-    node_count = db.session.scalar(
-        select(func.count()).select_from(DocumentNode).where(DocumentNode.session_id == session_id)
-    )
-    window = _undo_window(session_id)
-    undo_available = db.session.scalar(select(exists().where(window.c.state == "applied")))
-    redo_available = db.session.scalar(select(_history(session_id, ("undone",)).exists()))
-    return DocumentStats(
-        node_count=node_count or 0,
-        undo_available=bool(undo_available),
-        redo_available=bool(redo_available),
-    )
-
-
-def document_nodes(session_id: str) -> list[DocumentNode]:
-    """Every node of the document ordered by node_id, by code point: sorted here, since the
-    database's collation (locale-dependent on PostgreSQL) would differ between backends."""
-    query = select(DocumentNode).where(DocumentNode.session_id == session_id)
-    return sorted(db.session.scalars(query), key=lambda node: node.node_id)

@@ -1,0 +1,41 @@
+"""The undo history of a session's log: which changes undo and redo can still reach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Operation
+
+
+def history(session_id: str, states: tuple[str, ...]) -> Any:
+    """The session's own changes (not undo or redo entries) in the given states."""
+    return select(Operation).where(
+        Operation.session_id == session_id, Operation.kind == "op", Operation.state.in_(states)
+    )
+
+
+def undo_window(session_id: str) -> Any:
+    """The newest UNDO_DEPTH changes that are applied or undone: how far back undo may go."""
+    depth = current_app.config["UNDO_DEPTH"]
+    return (
+        history(session_id, ("applied", "undone"))
+        .order_by(Operation.version.desc())
+        .limit(depth)
+        .subquery()
+    )
+
+
+def undo_target(session_id: str) -> Operation | None:
+    window = undo_window(session_id)
+    versions = select(window.c.version).where(window.c.state == "applied")
+    query = (
+        select(Operation)
+        .where(Operation.session_id == session_id, Operation.version.in_(versions))
+        .order_by(Operation.version.desc())
+        .limit(1)
+    )
+    return db.session.scalars(query).first()

@@ -1,0 +1,82 @@
+"""Reading a document: snapshots, catch-up after a reconnect, and the numbers /info shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from ..extensions import db
+from ..models import DocumentNode, Operation, Session
+from .history import history, undo_window
+from .writing import Author
+
+
+@dataclass(frozen=True)
+class DocumentStats:
+    node_count: int
+    undo_available: bool
+    redo_available: bool
+
+
+def _lock_for_reading(session_id: str) -> int:
+    """Share-lock the session row (PostgreSQL) so the version and what we read agree."""
+    query = select(Session.version).where(Session.id == session_id).with_for_update(read=True)
+    return db.session.scalar(query) or 0
+
+
+def snapshot(session_id: str) -> dict[str, Any]:
+    """The whole document at one version: `{version, nodes: [{node_id, props}]}`."""
+    version = _lock_for_reading(session_id)
+    nodes = document_nodes(session_id)
+    db.session.commit()
+    return {"version": version, "nodes": [{"node_id": n.node_id, "props": n.props} for n in nodes]}
+
+
+def catch_up(session_id: str, since_version: int | None) -> dict[str, Any]:
+    """What a (re)joining client needs: the operations after `since_version` if the log still
+    holds every one of them, else a full snapshot."""
+    if since_version is None:
+        return {"document": snapshot(session_id)}
+    version = _lock_for_reading(session_id)
+    if since_version <= version:
+        entries = list(
+            db.session.scalars(
+                select(Operation)
+                .where(Operation.session_id == session_id, Operation.version > since_version)
+                .order_by(Operation.version)
+            )
+        )
+        if len(entries) == version - since_version:
+            db.session.commit()
+            return {"ops": [_entry(entry) for entry in entries]}
+    db.session.rollback()
+    return {"document": snapshot(session_id)}
+
+
+def _entry(entry: Operation) -> dict[str, Any]:
+    author = Author(entry.client_id, entry.client_name)
+    return {"version": entry.version, "op": entry.op, "client": author.as_dict()}
+
+
+def document_stats(session_id: str) -> DocumentStats:
+    """The numbers the seed's `/info` reports, read from the log so they survive restarts."""
+    node_count = db.session.scalar(
+        select(func.count()).select_from(DocumentNode).where(DocumentNode.session_id == session_id)
+    )
+    window = undo_window(session_id)
+    undo_available = db.session.scalar(select(exists().where(window.c.state == "applied")))
+    redo_available = db.session.scalar(select(history(session_id, ("undone",)).exists()))
+    return DocumentStats(
+        node_count=node_count or 0,
+        undo_available=bool(undo_available),
+        redo_available=bool(redo_available),
+    )
+
+
+def document_nodes(session_id: str) -> list[DocumentNode]:
+    """Every node of the document ordered by node_id, by code point: sorted here, since the
+    database's collation (locale-dependent on PostgreSQL) would differ between backends."""
+    query = select(DocumentNode).where(DocumentNode.session_id == session_id)
+    return sorted(db.session.scalars(query), key=lambda node: node.node_id)

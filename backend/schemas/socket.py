@@ -1,0 +1,54 @@
+"""marshmallow schemas for Socket.IO payloads: connect auth and every client event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from .fields import BodySchema, PropsField, SessionIdField, StrictInteger, StrictString
+
+OPERATION_TYPES = ("add_node", "update_node", "delete_node")
+
+
+class ConnectAuthSchema(BodySchema):
+    name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    device_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class JoinSessionSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+    name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    # The version the client already holds: the ack then carries only what came after it.
+    since_version = StrictInteger(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
+
+
+class LeaveSessionSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+
+
+class HistorySchema(BodySchema):
+    """`undo` and `redo` name only the session: the history is the session's, not the client's."""
+
+    session_id = SessionIdField(required=True)
+
+
+class DocumentOpSchema(BodySchema):
+    type = fields.String(required=True, validate=validate.OneOf(OPERATION_TYPES))
+    node_id = StrictString(required=True, strip=False, validate=validate.Length(min=1, max=128))
+    props = PropsField()
+
+    @validates_schema
+    def props_fit_the_type(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind = data.get("type")
+        if kind == "update_node" and not data.get("props"):
+            raise ValidationError("update_node needs a non-empty props object.", "props")
+        if kind == "delete_node" and "props" in data:
+            raise ValidationError("delete_node takes no props.", "props")
+
+
+class OperationEventSchema(BodySchema):
+    session_id = SessionIdField(required=True)
+    op = fields.Nested(DocumentOpSchema, required=True)
