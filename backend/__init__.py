@@ -69,7 +69,8 @@ def _init_socketio(app: Flask) -> SessionNamespace:
     config = app.config
     socketio.init_app(
         app,
-        async_mode=config["ASYNC_MODE"],
+        # A `flask` command serves nothing: threading spares it eventlet (and its notice).
+        async_mode="threading" if _in_cli() else config["ASYNC_MODE"],
         message_queue=config["SOCKETIO_MESSAGE_QUEUE"],
         channel=config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=config["CORS_ALLOWED_ORIGINS"],
@@ -84,9 +85,13 @@ def _init_socketio(app: Flask) -> SessionNamespace:
     return namespace
 
 
+def _in_cli() -> bool:
+    return click.get_current_context(silent=True) is not None
+
+
 def _is_serving(app: Flask) -> bool:
     """Tests drive jobs by hand; `flask db upgrade` and `flask sessions` must not start any."""
-    return not app.config["TESTING"] and click.get_current_context(silent=True) is None
+    return not app.config["TESTING"] and not _in_cli()
 
 
 def _start_background_work(app: Flask, namespace: SessionNamespace) -> None:
