@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,6 +64,11 @@ def sweep(
                 log.info("sweep skipped: another instance is sweeping")
                 return result
             _run_rules(result, now, max_inactive, idle_reason)
+    except SQLAlchemyError as error:
+        # Recorded as this run's error (when the database lets us), then raised to the caller.
+        db.session.rollback()
+        result.errors.append(f"sweep: {error.__class__.__name__}")
+        raise
     finally:
         result.duration_ms = (time.perf_counter() - started) * 1000
         if not dry_run and not result.skipped:
@@ -105,9 +110,9 @@ def _end_each(result: SweepResult, reason: str, session_ids: list[str], conditio
             result.errors.append(f"{session_id}: {error.__class__.__name__}")
 
 
-def _guarded(result: SweepResult, what: str, step: object) -> None:
+def _guarded(result: SweepResult, what: str, step: Callable[[], None]) -> None:
     try:
-        step()  # type: ignore[operator]
+        step()
     except SQLAlchemyError as error:
         db.session.rollback()
         log.exception("sweep step failed: %s", what)
