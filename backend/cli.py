@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from . import lifecycle, registry
 from .exceptions import SessionHubError
+from .models import Session
 from .schemas import MAX_INACTIVE_HOURS, SessionDetailSchema, SessionSummarySchema
 
 SUMMARIES = SessionSummarySchema(many=True)
@@ -35,8 +37,13 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def _fail(error: SessionHubError) -> None:
-    raise click.ClickException(f"{error.code}: {error.message}")
+def _detail(load: Callable[[], Session]) -> dict[str, Any]:
+    """The session `load` returns, as the REST detail; a domain error becomes a CLI error."""
+    try:
+        session = load()
+    except SessionHubError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    return DETAIL.dump(registry.session_detail(session))
 
 
 @sessions_cli.command("list")
@@ -63,10 +70,7 @@ def list_sessions(status: str, project_id: str | None, limit: int, as_json: bool
 @with_appcontext
 def show_session(session_id: str, as_json: bool) -> None:
     """One session in detail."""
-    try:
-        detail = DETAIL.dump(registry.session_detail(registry.get_session(session_id)))
-    except SessionHubError as error:
-        _fail(error)
+    detail = _detail(lambda: registry.get_session(session_id))
     if as_json:
         _echo_json(detail)
         return
@@ -81,11 +85,7 @@ def show_session(session_id: str, as_json: bool) -> None:
 @with_appcontext
 def end_session(session_id: str, as_json: bool) -> None:
     """End a session now (`ended_by_admin`); its clients are told."""
-    try:
-        session = registry.end_session(session_id, "ended_by_admin")
-    except SessionHubError as error:
-        _fail(error)
-    detail = DETAIL.dump(registry.session_detail(session))
+    detail = _detail(lambda: registry.end_session(session_id, "ended_by_admin"))
     if as_json:
         _echo_json(detail)
     else:

@@ -206,15 +206,20 @@ def _recount(session_id: str, now: datetime) -> None:
 
 
 def clients(session_id: str) -> tuple[Session, list[Row[Any]]]:
-    """Who is in a session now, oldest first, as `(client_id, client_name, joined_at)` rows:
-    never socket ids, and no ORM objects (this runs on every join, over the whole room)."""
+    """The session and who is in it now (see `members`); SessionNotFound for an unknown id."""
     session = get_session(session_id)
+    return session, members(session.id)
+
+
+def members(session_id: str) -> list[Row[Any]]:
+    """Who is in a known session now, oldest first, as `(client_id, client_name, joined_at)`
+    rows: never socket ids, and no ORM objects (this runs on every join, over the whole room)."""
     query = (
         select(Membership.client_id, Membership.client_name, Membership.joined_at)
-        .where(Membership.session_id == session.id, Membership.left_at.is_(None))
+        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
         .order_by(Membership.joined_at, Membership.id)
     )
-    return session, list(db.session.execute(query))
+    return list(db.session.execute(query))
 
 
 def announce(change: PresenceChange, skip_sid: str | None = None) -> None:

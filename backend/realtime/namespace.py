@@ -180,7 +180,7 @@ class SessionNamespace(Namespace):
         presence.announce(change, skip_sid=sid)
         # Serialised before catch_up commits: a commit expires the loaded rows, and dumping
         # them afterwards would reload each member with a query of its own.
-        clients = CLIENTS.dump(presence.clients(session.id)[1])
+        clients = CLIENTS.dump(presence.members(session.id))
         document = documents.catch_up(session.id, payload["since_version"])
         detail = registry.session_detail(session)
         return {
@@ -194,12 +194,13 @@ class SessionNamespace(Namespace):
     def on_leave_session(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A client leaves a session; the others hear `presence`."""
         sid = request.sid
-        if presence.open_membership(sid, payload["session_id"]) is None:
-            registry.get_session(payload["session_id"])  # unknown session beats not joined
-            raise NotJoined(details={"session_id": payload["session_id"]})
-        change = presence.leave(sid, payload["session_id"], "left")
+        change = presence.leave(sid, payload["session_id"], "left")  # SessionNotFound first
+        # Whether or not a membership was still open (an ended session closed it already),
+        # this socket is out of the session now.
         self.connections[sid].joined.pop(change.session.id, None)
         leave_room(broadcast.session_room(change.session.id))
+        if not change.left:
+            raise NotJoined(details={"session_id": change.session.id})
         presence.announce(change)
         return {"session_id": change.session.id, "active_clients": change.session.active_clients}
 
