@@ -174,6 +174,9 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "INSTANCE_HEARTBEAT_SECS": (10, 1),
     "INSTANCE_DEAD_AFTER_SECS": (60, 2),
     "MAX_PAYLOAD_BYTES": (MIB, 1024),
+    # PostgreSQL only: each worker's connection pool (SQLite opens what it needs).
+    "DATABASE_POOL_SIZE": (10, 1),
+    "DATABASE_MAX_OVERFLOW": (20, 0),
 }
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

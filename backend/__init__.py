@@ -52,7 +52,12 @@ def create_app(
     )
 
     app.config.setdefault(
-        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        engine_options(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            app.config["DATABASE_POOL_SIZE"],
+            app.config["DATABASE_MAX_OVERFLOW"],
+        ),
     )
     db.init_app(app)
     configure_engine(app)

@@ -1,4 +1,13 @@
-"""Per-connection database settings that SQLAlchemy URLs cannot express."""
+"""Per-connection database settings that SQLAlchemy URLs cannot express, and the write lock.
+
+pysqlite runs a SELECT outside any transaction and BEGINs (deferred) only before the first
+INSERT/UPDATE, so "check, then write" is not one atomic step on SQLite: another process may
+commit between the two. A unit of work that reads before it writes therefore starts with
+`begin_write`, which makes SQLAlchemy's "begin" event emit `BEGIN IMMEDIATE` (the documented
+pysqlite recipe): it holds the write lock from its first statement. Every other transaction
+keeps pysqlite's own behaviour, so a read never holds the write lock across a yield to the
+event loop (STACK_NOTES trap 3).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +15,12 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 
 from .extensions import db
+
+# A connection execution option: begin this connection's transaction with BEGIN IMMEDIATE.
+_SQLITE_IMMEDIATE = "sessionhub_sqlite_immediate"
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -20,11 +33,31 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def _begin_sqlite(connection: Connection) -> None:
+    # pysqlite sees the open transaction and issues no BEGIN of its own before the writes.
+    if connection.get_execution_options().get(_SQLITE_IMMEDIATE):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_write() -> None:
+    """Start the ORM session's next transaction as a writer that reads first.
+
+    On SQLite it takes the database's write lock before the first read, waiting up to the busy
+    timeout for another writer. On PostgreSQL this opens an ordinary transaction; the callers
+    lock the rows they check with FOR UPDATE. A transaction still open is committed first, so
+    the lock covers every read of the unit.
+    """
+    if db.session().in_transaction():
+        db.session.commit()
+    options = {_SQLITE_IMMEDIATE: True} if db.engine.dialect.name == "sqlite" else None
+    db.session.connection(execution_options=options)
+
+
+def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # A short busy timeout: sqlite3 blocks the eventlet hub while it waits (STACK_NOTES trap 3).
         return {"connect_args": {"timeout": 5}}
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
 
 
 def configure_engine(app: Flask) -> None:
@@ -33,3 +66,4 @@ def configure_engine(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _tune_sqlite):
             event.listen(engine, "connect", _tune_sqlite)
+            event.listen(engine, "begin", _begin_sqlite)

@@ -2,7 +2,9 @@
 
 Every change opens or closes membership rows and recomputes `sessions.active_clients` from the
 open rows in the same transaction, so the cached count can never drift from the ledger, and
-closing a row only `WHERE left_at IS NULL` makes a leave that runs twice count once.
+closing a row only `WHERE left_at IS NULL` makes a leave that runs twice count once. This module
+is the only writer of memberships and of the cached count; ending a session closes its rows
+through `close_for_end`, inside the registry's transaction.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from sqlalchemy import Row, and_, case, func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import activity, broadcast, clock
+from .database import begin_write
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
 from .extensions import db
 from .models import Membership, Session, parse_session_id
-from .registry import get_session
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,12 @@ class PresenceChange:
 
 
 def _lock_session(session_id: str) -> Session:
-    """Load the session and, on PostgreSQL, lock its row so joins to one session queue up.
+    """Load the session and lock it for this transaction, so joins to one session queue up.
 
-    That makes the SESSION_MAX_CLIENTS check and the count exact across worker processes;
-    SQLite serialises writers by itself.
+    On PostgreSQL that is the row's FOR UPDATE lock; on SQLite the caller began with
+    `begin_write` (BEGIN IMMEDIATE), which holds the database's write lock. Either way the
+    is-active check, the SESSION_MAX_CLIENTS check and the insert are one atomic step across
+    processes, and an end committed first is seen here.
     """
     canonical = parse_session_id(session_id)
     query = (
@@ -73,6 +77,7 @@ def join(
     instance_id: str | None,
 ) -> PresenceChange:
     """Add this socket to the session; joining twice is a no-op that changes nothing."""
+    begin_write()
     session = _lock_session(session_id)
     now = clock.now()
     if not session.is_active or session.is_expired(now):
@@ -130,6 +135,7 @@ def evict_instances(instance_ids: list[str], reason: str) -> list[PresenceChange
 
 def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
     """Close the open memberships `which` selects, recount their sessions, commit."""
+    begin_write()
     still_open = and_(which, Membership.left_at.is_(None))
     session_ids = sorted(set(db.session.scalars(select(Membership.session_id).where(still_open))))
     if not session_ids:
@@ -143,12 +149,7 @@ def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
         # reporting who left costs no query per client.
         db.session.expunge(membership)
     now = clock.now()
-    db.session.execute(
-        update(Membership)
-        .where(Membership.id.in_([m.id for m in closing]), Membership.left_at.is_(None))
-        .values(left_at=now, left_reason=reason)
-        .execution_options(synchronize_session=False)
-    )
+    _mark_left(Membership.id.in_([m.id for m in closing]), reason, now)
     touched = sorted({m.session_id for m in closing})
     for session_id in touched:
         _recount(session_id, now)
@@ -171,6 +172,24 @@ def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
     return changes
 
 
+def close_for_end(session_id: str, now: datetime) -> int:
+    """Close every open membership of a session that is ending, in the caller's transaction
+    (the registry's end), and zero its count from the ledger; the caller commits."""
+    closed = _mark_left(Membership.session_id == session_id, "session_ended", now)
+    _recount(session_id, now, is_activity=False)
+    return closed
+
+
+def _mark_left(which: ColumnElement[bool], reason: str, now: datetime) -> int:
+    """The one UPDATE that closes memberships; only open rows, so a second close is a no-op."""
+    return db.session.execute(
+        update(Membership)
+        .where(which, Membership.left_at.is_(None))
+        .values(left_at=now, left_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def _count_open(session_id: str) -> int:
     query = (
         select(func.count())
@@ -180,7 +199,7 @@ def _count_open(session_id: str) -> int:
     return db.session.scalar(query) or 0
 
 
-def _recount(session_id: str, now: datetime) -> None:
+def _recount(session_id: str, now: datetime, is_activity: bool = True) -> None:
     """Recompute the cached count from the ledger; a join or leave is activity too."""
     open_count = (
         select(func.count())
@@ -188,27 +207,23 @@ def _recount(session_id: str, now: datetime) -> None:
         .where(Membership.session_id == session_id, Membership.left_at.is_(None))
         .scalar_subquery()
     )
+    values: dict[str, Any] = {
+        "active_clients": open_count,
+        # CASE rather than max()/greatest(): one spelling works on SQLite and PostgreSQL.
+        "peak_clients": case(
+            (open_count > Session.peak_clients, open_count), else_=Session.peak_clients
+        ),
+    }
+    if is_activity:
+        values["first_joined_at"] = func.coalesce(Session.first_joined_at, now)
+        values["last_activity"] = now
     db.session.execute(
         update(Session)
         .where(Session.id == session_id)
-        .values(
-            active_clients=open_count,
-            # CASE rather than max()/greatest(): one spelling works on SQLite and PostgreSQL.
-            peak_clients=case(
-                (open_count > Session.peak_clients, open_count), else_=Session.peak_clients
-            ),
-            first_joined_at=func.coalesce(Session.first_joined_at, now),
-            last_activity=now,
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
-
-
-def clients(session_id: str) -> tuple[Session, list[Row[Any]]]:
-    """The session and who is in it now (see `members`); SessionNotFound for an unknown id."""
-    session = get_session(session_id)
-    return session, members(session.id)
 
 
 def members(session_id: str) -> list[Row[Any]]:

@@ -1,7 +1,9 @@
 """The session registry: the one service that REST, sockets, jobs and the CLI all call.
 
-The database is the only truth. Every state change is a conditional UPDATE committed before
-anyone is told, so two workers (or two sweeps) racing on one session change it once.
+The database is the only truth. Each change commits before anyone is told. Ending a session is
+a conditional UPDATE, so two workers (or two sweeps) racing to end one session end it once;
+creating one checks SESSION_MAX_CONCURRENT under a lock every process takes (an advisory lock
+on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import broadcast, clock
+from . import broadcast, clock, presence
+from .database import begin_write
 from .documents import document_stats
 from .exceptions import InvalidCursor, SessionEnded, SessionLimitReached, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, parse_session_id
+from .models import Session, parse_session_id
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ def create_session(
     project_id: str, title: str | None = None, ttl_seconds: int | None = None
 ) -> Session:
     limit = current_app.config["SESSION_MAX_CONCURRENT"]
+    begin_write()
     if limit and db.engine.dialect.name == "postgresql":
         # Serialise the count-then-insert across workers so the limit is exact.
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
@@ -74,6 +78,7 @@ def _count_active() -> int:
 
 def update_session(session_id: str, changes: dict[str, Any]) -> Session:
     """Apply an admin's changes (title, pinned, ttl_seconds) to a session that is still active."""
+    begin_write()
     session = get_session(session_id)
     if not session.is_active:
         raise SessionEnded(details={"session_id": session.id, "end_reason": session.end_reason})
@@ -96,22 +101,18 @@ def end_session(session_id: str, reason: str) -> Session:
 def end_if(session_id: str, reason: str, conditions: list[ColumnElement[bool]]) -> bool:
     """End the session if it is active and `conditions` still hold; close its memberships in
     the same transaction, then tell its room. True if this call ended it."""
+    begin_write()
     now = clock.now()
     ended = db.session.execute(
         update(Session)
         .where(Session.id == session_id, Session.is_active.is_(True), *conditions)
-        .values(is_active=False, ended_at=now, end_reason=reason, active_clients=0)
+        .values(is_active=False, ended_at=now, end_reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not ended:
         db.session.rollback()
         return False
-    closed = db.session.execute(
-        update(Membership)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        .values(left_at=now, left_reason="session_ended")
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    closed = presence.close_for_end(session_id, now)
     db.session.commit()
     log.info("session ended id=%s reason=%s clients_closed=%s", session_id, reason, closed)
     broadcast.session_ended(session_id, reason)

@@ -92,7 +92,8 @@ def session_info(session_id: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_clients(session_id: str) -> dict[str, Any]:
     """Who is in the session now: names and join times, never socket ids."""
-    session, memberships = presence.clients(session_id)
+    session = registry.get_session(session_id)
+    memberships = presence.members(session.id)
     return {"session_id": session.id, "active_clients": len(memberships), "clients": memberships}
 
 

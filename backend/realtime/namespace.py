@@ -161,22 +161,31 @@ class SessionNamespace(Namespace):
     def on_join_session(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A client joins a session; the ack carries the full picture, the room a diff.
 
-        The socket enters the room before the document is read, so no change can fall between
+        The socket enters the room before its membership commits: an end that commits after
+        the join is broadcast to a room this socket is already in, so it hears
+        `session_ended`, and the join itself refuses a session whose end committed first.
+        Entering the room also precedes reading the document, so no change can fall between
         the two: one committed in between arrives both ways, and clients drop versions they
         already hold.
         """
         sid = request.sid
         connection = self.connections[sid]
-        change = presence.join(
-            sid,
-            payload["session_id"],
-            name=payload["name"] or connection.name,
-            device_id=connection.device_id,
-            instance_id=current_app.config["INSTANCE_ID"],
-        )
+        room = broadcast.session_room(payload["session_id"])
+        join_room(room)
+        try:
+            change = presence.join(
+                sid,
+                payload["session_id"],
+                name=payload["name"] or connection.name,
+                device_id=connection.device_id,
+                instance_id=current_app.config["INSTANCE_ID"],
+            )
+        except Exception:
+            if payload["session_id"] not in connection.joined:
+                leave_room(room)
+            raise
         session, member = change.session, change.member
         connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
-        join_room(broadcast.session_room(session.id))
         presence.announce(change, skip_sid=sid)
         # Serialised before catch_up commits: a commit expires the loaded rows, and dumping
         # them afterwards would reload each member with a query of its own.
