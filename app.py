@@ -114,6 +114,7 @@ def _install_signal_handlers(stop: Callable[[], None]) -> None:
 
 def main() -> int:
     from backend import create_app, shutdown_process
+    from backend.exceptions import InstanceNameTaken
     from backend.extensions import socketio
     from backend.logs import configure_logging
 
@@ -124,6 +125,9 @@ def main() -> int:
         app = create_app()
     except ConfigError as error:
         print(f"sessionhub: configuration error: {error}", file=sys.stderr)
+        return 2
+    except InstanceNameTaken as error:
+        print(f"sessionhub: cannot start: {error}", file=sys.stderr)
         return 2
     _check_psycopg_is_green(app)
     _install_signal_handlers(lambda: shutdown_process(app))

@@ -38,6 +38,7 @@ def create_app(
     A serving process (not TESTING, not a `flask` CLI command) also registers itself as an
     instance, reclaims crashed ones and starts its scheduler, once, here.
     """
+    _refuse_flask_run()
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(load_config(config_name))
     if overrides:
@@ -92,6 +93,17 @@ def _init_socketio(app: Flask) -> SessionNamespace:
 
 def _in_cli() -> bool:
     return click.get_current_context(silent=True) is not None
+
+
+def _refuse_flask_run() -> None:
+    """`flask run` would serve sockets from a process that registered no instance (a CLI
+    process starts no background work), so every join would fail; say so instead."""
+    context = click.get_current_context(silent=True)
+    if context is not None and context.info_name == "run":
+        raise click.UsageError(
+            "`flask run` does not serve SessionHub (no instance registration, no scheduler, "
+            "no eventlet). Use `make run` or `python app.py`."
+        )
 
 
 def _is_serving(app: Flask) -> bool:

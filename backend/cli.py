@@ -105,7 +105,9 @@ def end_session(session_id: str, as_json: bool) -> None:
 def cleanup(max_inactive_hours: float | None, dry_run: bool, as_json: bool) -> None:
     """Sweep now, as the scheduler does (idle sessions end as `admin_cleanup`)."""
     max_inactive = timedelta(hours=max_inactive_hours) if max_inactive_hours else None
-    result = lifecycle.sweep(max_inactive=max_inactive, dry_run=dry_run, trigger="cli")
+    result = lifecycle.sweep(
+        max_inactive=max_inactive, dry_run=dry_run, trigger="cli", idle_reason="admin_cleanup"
+    )
     ended = [{"session_id": sid, "reason": reason} for sid, reason in sorted(result.ended.items())]
     if as_json:
         _echo_json({"removed_sessions": ended, "count": len(ended), "dry_run": dry_run})

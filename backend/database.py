@@ -11,10 +11,11 @@ event loop (STACK_NOTES trap 3).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from .extensions import db
@@ -51,6 +52,16 @@ def begin_write() -> None:
         db.session.commit()
     options = {_SQLITE_IMMEDIATE: True} if db.engine.dialect.name == "sqlite" else None
     db.session.connection(execution_options=options)
+
+
+def database_now() -> datetime:
+    """The database server's time, timezone-aware UTC: the one clock every process shares, so
+    a host whose own clock is off can neither look dead nor declare a live peer dead."""
+    if db.engine.dialect.name == "sqlite":
+        # SQLite reads the host's clock too, but there every process is on that one host.
+        raw = db.session.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+    return db.session.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
 
 
 def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:

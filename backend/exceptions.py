@@ -100,6 +100,18 @@ class RateLimited(SessionHubError):
     default_message = "Too many events; slow down."
 
 
+class NotConnected(SessionHubError):
+    code = "not_connected"
+    status = 400
+    default_message = "Connect before sending events."
+
+
+class UnknownEvent(SessionHubError):
+    code = "unknown_event"
+    status = 400
+    default_message = "There is no such event."
+
+
 class InvalidOperation(SessionHubError):
     """A document change that does not fit the document (details.reason says why)."""
 
@@ -118,3 +130,8 @@ class NothingToRedo(SessionHubError):
     code = "nothing_to_redo"
     status = 409
     default_message = "There is no undone change to redo."
+
+
+class InstanceNameTaken(RuntimeError):
+    """Start-up refusal, not a client error: a live process already holds this INSTANCE_NAME,
+    and sharing it would let one process reclaim the other's clients."""

@@ -3,19 +3,28 @@
 Memberships name the instance that holds their socket. A process that dies without a word
 (kill -9, OOM, a lost VM) stops heartbeating; whoever notices first marks it stopped with a
 conditional UPDATE and closes its memberships, so its clients vanish from every count.
+
+Every time here is the database's (`database_now`): a process whose clock is off by minutes
+neither looks dead nor declares a live peer dead. And a process judges peers only after its
+own heartbeats have run unbroken for a whole dead-after window: after a database outage every
+peer was silent too, and must be given that window to beat again before it counts as dead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, select, update
 
-from . import clock, presence, registry
+from . import presence, registry
+from .database import database_now
+from .exceptions import InstanceNameTaken
 from .extensions import db
 from .models import Instance, Membership
 
@@ -23,16 +32,20 @@ log = logging.getLogger(__name__)
 
 
 def start() -> Instance:
-    """Register this process, then reclaim its own earlier lives and every dead instance.
+    """Register this process and reclaim its own earlier lives.
 
     A process restarted after kill -9 keeps its INSTANCE_NAME; nobody else can hold the
     sockets its previous life held, so those memberships close at once, not after a timeout.
+    A live process of another pid that holds the name is refused (InstanceNameTaken): it
+    would otherwise reclaim the clients of a peer that is still serving them. Dead peers of
+    other names are left to the heartbeat, which judges them once this process has been
+    alive a dead-after window (a process starting just after an outage must not fence
+    everyone).
     """
-    instance = _register()
-    _reclaim(
-        or_(Instance.name == instance.name, Instance.heartbeat_at <= _dead_before(clock.now())),
-        reason="instance_dead",
-    )
+    now = database_now()
+    _refuse_a_live_namesake(now)
+    instance = _register(now)
+    _reclaim(Instance.name == instance.name, reason="instance_dead")
     return instance
 
 
@@ -41,13 +54,18 @@ def heartbeat(disconnect_all: Callable[[], int]) -> None:
 
     A stalled process (a long GC pause, a frozen VM) may come back to find its clients
     reclaimed. Its sockets no longer count anywhere, so it drops them (clients reconnect and
-    rejoin) and registers afresh under a new id.
+    rejoin) and registers afresh under a new id. A beat that follows a gap (the last one is
+    older than two heartbeat intervals) restarts `alive_since`.
     """
-    now = clock.now()
+    now = database_now()
+    gap_since = now - timedelta(seconds=2 * current_app.config["INSTANCE_HEARTBEAT_SECS"])
     alive = db.session.execute(
         update(Instance)
         .where(Instance.id == current_app.config["INSTANCE_ID"], Instance.stopped_at.is_(None))
-        .values(heartbeat_at=now)
+        .values(
+            heartbeat_at=now,
+            alive_since=case((Instance.heartbeat_at < gap_since, now), else_=Instance.alive_since),
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
@@ -59,8 +77,8 @@ def heartbeat(disconnect_all: Callable[[], int]) -> None:
             dropped,
         )
         current_app.config["INSTANCE_ID"] = str(uuid.uuid4())
-        _register()
-    reclaim_dead(now)
+        _register(now)
+    reclaim_dead()
 
 
 def close_orphans(live_sids: Callable[[], set[str]]) -> int:
@@ -87,9 +105,20 @@ def close_orphans(live_sids: Callable[[], set[str]]) -> int:
     return closed
 
 
-def reclaim_dead(now: datetime) -> list[str]:
-    """Close the memberships of every instance silent for INSTANCE_DEAD_AFTER_SECS."""
-    return _reclaim(Instance.heartbeat_at <= _dead_before(now), reason="instance_dead")
+def reclaim_dead() -> list[str]:
+    """Close the memberships of every instance silent for INSTANCE_DEAD_AFTER_SECS, judged by
+    the database's clock, unless this process has itself been alive for less than that."""
+    now = database_now()
+    dead_before = now - timedelta(seconds=current_app.config["INSTANCE_DEAD_AFTER_SECS"])
+    alive_since = db.session.scalar(
+        select(Instance.alive_since).where(Instance.id == current_app.config["INSTANCE_ID"])
+    )
+    if alive_since is None or alive_since > dead_before:
+        db.session.rollback()
+        log.debug("not judging peers: this instance is alive only since %s", alive_since)
+        # Still finish the reclaims of instances already stopped whose reclaimer died.
+        return _reclaim(None, reason="instance_dead")
+    return _reclaim(Instance.heartbeat_at <= dead_before, reason="instance_dead")
 
 
 def shutdown(end_sessions: bool) -> None:
@@ -107,18 +136,66 @@ def shutdown(end_sessions: bool) -> None:
     db.session.execute(
         update(Instance)
         .where(Instance.id == me, Instance.stopped_at.is_(None))
-        .values(stopped_at=clock.now())
+        .values(stopped_at=database_now())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     log.info("instance stopped id=%s", me)
 
 
-def _register() -> Instance:
-    now = clock.now()
+def is_live(instance: Instance, now: datetime) -> bool:
+    """Not stopped and heard from within INSTANCE_DEAD_AFTER_SECS of the database's `now`."""
+    window = timedelta(seconds=current_app.config["INSTANCE_DEAD_AFTER_SECS"])
+    return instance.stopped_at is None and instance.heartbeat_at > now - window
+
+
+def _refuse_a_live_namesake(now: datetime) -> None:
+    """Raise InstanceNameTaken if a live instance of another process holds our name.
+
+    A live row of our name on this host whose pid no longer runs is this slot's own earlier
+    life (kill -9, then a restart within the dead-after window): it is reclaimed, not refused.
+    """
+    name = current_app.config["INSTANCE_NAME"]
+    rows = db.session.scalars(
+        select(Instance).where(Instance.name == name, Instance.stopped_at.is_(None))
+    )
+    for other in rows:
+        if is_live(other, now) and not _is_own_earlier_life(other):
+            db.session.rollback()
+            raise InstanceNameTaken(
+                f"INSTANCE_NAME {name!r} is held by a live instance (id {other.id}, host "
+                f"{other.host}, pid {other.pid}, last heartbeat {other.heartbeat_at.isoformat()}"
+                "): give every process its own INSTANCE_NAME, or wait "
+                f"{current_app.config['INSTANCE_DEAD_AFTER_SECS']} s for a stopped one to "
+                "count as dead"
+            )
+    db.session.rollback()
+
+
+def _is_own_earlier_life(other: Instance) -> bool:
+    if other.host != socket.gethostname() or other.pid is None:
+        return False
+    if other.pid == os.getpid():
+        return False  # this very process: another app of ours in it already holds the name
+    try:
+        os.kill(other.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a live process of another user
+    return False
+
+
+def _register(now: datetime) -> Instance:
     config = current_app.config
     instance = Instance(
-        id=config["INSTANCE_ID"], name=config["INSTANCE_NAME"], started_at=now, heartbeat_at=now
+        id=config["INSTANCE_ID"],
+        name=config["INSTANCE_NAME"],
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started_at=now,
+        heartbeat_at=now,
+        alive_since=now,
     )
     db.session.add(instance)
     db.session.commit()
@@ -126,24 +203,23 @@ def _register() -> Instance:
     return instance
 
 
-def _dead_before(now: datetime) -> datetime:
-    return now - timedelta(seconds=current_app.config["INSTANCE_DEAD_AFTER_SECS"])
-
-
-def _reclaim(which: object, reason: str) -> list[str]:
+def _reclaim(which: object | None, reason: str) -> list[str]:
     """Mark the instances `which` selects stopped (each claimed by one caller only), then close
-    their memberships and tell the rooms."""
+    their memberships and tell the rooms. `which=None` claims none and only finishes the
+    reclaims of stopped instances whose memberships are still open."""
     me = current_app.config["INSTANCE_ID"]
-    claimed = list(
-        db.session.scalars(
-            update(Instance)
-            .where(which, Instance.id != me, Instance.stopped_at.is_(None))
-            .values(stopped_at=clock.now())
-            .returning(Instance.id)
-            .execution_options(synchronize_session=False)
+    claimed: list[str] = []
+    if which is not None:
+        claimed = list(
+            db.session.scalars(
+                update(Instance)
+                .where(which, Instance.id != me, Instance.stopped_at.is_(None))
+                .values(stopped_at=database_now())
+                .returning(Instance.id)
+                .execution_options(synchronize_session=False)
+            )
         )
-    )
-    db.session.commit()
+        db.session.commit()
     # Also any stopped instance whose memberships are still open: its reclaimer died halfway.
     orphaned = db.session.scalars(
         select(Membership.instance_id)
@@ -153,6 +229,7 @@ def _reclaim(which: object, reason: str) -> list[str]:
     )
     evicting = sorted(set(claimed) | set(orphaned))
     if not evicting:
+        db.session.rollback()
         return []
     changes = presence.evict_instances(evicting, reason)
     for change in changes:

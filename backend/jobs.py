@@ -1,9 +1,9 @@
 """APScheduler wiring: which lifecycle functions run how often, in this process.
 
-Every process runs the same jobs; the database keeps them correct when several do (conditional
-updates, an advisory lock on PostgreSQL). The heartbeat runs even when the sweep is off
-(SESSION_CLEANUP_INTERVAL=0): without it, other processes would declare this one dead and
-reclaim its clients.
+Every process runs the same jobs; the database keeps them correct when several do: each
+interval's sweep is claimed by one process (a slot row), and every state change is conditional.
+The heartbeat runs even when the sweep is off (SESSION_CLEANUP_INTERVAL=0): without it, other
+processes would declare this one dead and reclaim its clients.
 """
 
 from __future__ import annotations
@@ -59,10 +59,6 @@ class LifecycleScheduler:
     def running(self) -> bool:
         return self.scheduler.running
 
-    @property
-    def sweeping(self) -> bool:
-        return self.running and bool(self.sweep_interval)
-
     def start(self) -> None:
         self.scheduler.start()
         config = self.app.config
@@ -79,6 +75,9 @@ class LifecycleScheduler:
         )
 
     def shutdown(self) -> None:
+        """Stop starting jobs. A job already running is not waited for (`wait=False`): the
+        graceful stop is bounded, and every job is safe to cut short (each change commits on
+        its own, and the next process or run redoes what is left)."""
         if self.running:
             self.scheduler.shutdown(wait=False)
             log.info("scheduler stopped")
@@ -90,7 +89,7 @@ class LifecycleScheduler:
     def _sweep(self) -> None:
         with self.app.app_context():
             try:
-                lifecycle.sweep(trigger="scheduler")
+                lifecycle.scheduled_sweep(self.sweep_interval)
             except Exception:
                 log.exception("scheduled sweep failed")
 

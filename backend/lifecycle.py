@@ -2,8 +2,9 @@
 
 One function serves the scheduler, `POST /sessions/cleanup` and `flask sessions cleanup`. Every
 rule ends sessions with the same conditional UPDATE it selects them by, so a client joining in
-between wins, and two sweeps at once end each session once. On PostgreSQL an advisory lock lets
-one instance sweep at a time; the others skip that round.
+between wins, and two sweeps at once end each session once. The scheduler's sweep first claims
+its interval's slot in the database, so N processes sweep once per interval, not N times; on
+PostgreSQL an advisory lock also keeps an admin's sweep from overlapping a scheduled one.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, text
+from sqlalchemy import Row, delete, exists, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import clock, instances, registry
+from .database import database_now
 from .extensions import db
-from .models import Instance, Session, SweepRun, ttl_deadline
+from .models import Instance, Membership, Session, SweepRun, SweepSlot, is_past_ttl
 from .telemetry import SWEEP_DURATION
 
 log = logging.getLogger(__name__)
@@ -43,18 +47,28 @@ class SweepResult:
     duration_ms: float = 0.0
 
 
+def scheduled_sweep(interval_secs: int) -> SweepResult | None:
+    """The scheduler's sweep: run it only if this process claims the current interval's slot
+    (by the database's clock, which every process shares); None when another one did."""
+    if not _claim_slot(interval_secs):
+        log.debug("sweep skipped: another instance claimed this interval")
+        return None
+    return sweep(trigger="scheduler")
+
+
 def sweep(
     now: datetime | None = None,
     max_inactive: timedelta | None = None,
     dry_run: bool = False,
     trigger: str = "scheduler",
+    idle_reason: str = "idle_timeout",
 ) -> SweepResult:
-    """Apply every lifecycle rule once. `max_inactive` overrides SESSION_TIMEOUT_SECS; admins'
-    sweeps (`trigger` other than scheduler) end idle sessions as `admin_cleanup`."""
+    """Apply every lifecycle rule once. `max_inactive` overrides SESSION_TIMEOUT_SECS;
+    `idle_reason` is what idle sessions end as (an admin's cleanup says `admin_cleanup`);
+    `trigger` only labels the run in logs and metrics."""
     now = now or clock.now()
     config = current_app.config
     max_inactive = max_inactive or timedelta(seconds=config["SESSION_TIMEOUT_SECS"])
-    idle_reason = "idle_timeout" if trigger == "scheduler" else "admin_cleanup"
     result = SweepResult(dry_run=dry_run)
     started = time.perf_counter()
     try:
@@ -64,10 +78,10 @@ def sweep(
                 log.info("sweep skipped: another instance is sweeping")
                 return result
             _run_rules(result, now, max_inactive, idle_reason)
-    except SQLAlchemyError as error:
+    except Exception as error:
         # Recorded as this run's error (when the database lets us), then raised to the caller.
         db.session.rollback()
-        result.errors.append(f"sweep: {error.__class__.__name__}")
+        result.errors.append(f"sweep: {error.__class__.__name__}: {error}"[:200])
         raise
     finally:
         result.duration_ms = (time.perf_counter() - started) * 1000
@@ -80,40 +94,52 @@ def sweep(
 def _run_rules(result: SweepResult, now: datetime, max_inactive: timedelta, idle: str) -> None:
     empty_timeout = current_app.config["SESSION_EMPTY_TIMEOUT_SECS"]
     active = [Session.is_active.is_(True)]
-    _end_each(result, "ttl_expired", _ttl_expired(now), active)
+    _end_each(result, now, "ttl_expired", _ttl_expired(now), active)
     if empty_timeout:
         never_joined = _never_joined_conditions(now - timedelta(seconds=empty_timeout))
-        _end_each(result, "never_joined", _ids(never_joined), never_joined)
+        _end_each(result, now, "never_joined", _candidates(never_joined), never_joined)
     idle_conditions = _idle_conditions(now - max_inactive)
-    _end_each(result, idle, _ids(idle_conditions), idle_conditions)
+    _end_each(result, now, idle, _candidates(idle_conditions), idle_conditions)
     if result.dry_run:
         return
-    _guarded(result, "dead instances", lambda: _reclaim(result, now))
+    _guarded(result, "dead instances", lambda: _reclaim(result))
     _guarded(result, "retention purge", lambda: _purge(result, now))
 
 
-def _end_each(result: SweepResult, reason: str, session_ids: list[str], conditions: list) -> None:
+def _end_each(
+    result: SweepResult, now: datetime, reason: str, candidates: list[Row], conditions: list
+) -> None:
     """End sessions one by one, re-checking `conditions` in the UPDATE itself so a client
-    joining in between wins; one bad row is logged and the rest still end."""
-    for session_id in session_ids:
-        if session_id in result.ended:
+    joining in between wins; a failure on one session is logged and recorded, and the rest
+    still end."""
+    for candidate in candidates:
+        if candidate.id in result.ended:
             continue
         if result.dry_run:
-            result.ended[session_id] = reason
+            result.ended[candidate.id] = reason
             continue
         try:
-            if registry.end_if(session_id, reason, conditions):
-                result.ended[session_id] = reason
-        except SQLAlchemyError as error:
+            ended = registry.end_if(candidate.id, reason, conditions)
+        except Exception as error:
             db.session.rollback()
-            log.exception("sweep could not end session=%s reason=%s", session_id, reason)
-            result.errors.append(f"{session_id}: {error.__class__.__name__}")
+            log.exception("sweep could not end session=%s reason=%s", candidate.id, reason)
+            result.errors.append(f"{candidate.id}: {error.__class__.__name__}")
+            continue
+        if ended:
+            result.ended[candidate.id] = reason
+            log.info(
+                "sweep ended session=%s reason=%s idle_seconds=%.0f clients=%d",
+                candidate.id,
+                reason,
+                (now - candidate.last_activity).total_seconds(),
+                candidate.active_clients,
+            )
 
 
 def _guarded(result: SweepResult, what: str, step: Callable[[], None]) -> None:
     try:
         step()
-    except SQLAlchemyError as error:
+    except Exception as error:
         db.session.rollback()
         log.exception("sweep step failed: %s", what)
         result.errors.append(f"{what}: {error.__class__.__name__}")
@@ -122,19 +148,25 @@ def _guarded(result: SweepResult, what: str, step: Callable[[], None]) -> None:
 # --- the rules ---------------------------------------------------------------------------
 
 
-def _ttl_expired(now: datetime) -> list[str]:
+_CANDIDATE_COLUMNS = (Session.id, Session.last_activity, Session.active_clients)
+
+
+def _ttl_expired(now: datetime) -> list[Row]:
     """Past created_at + ttl_seconds, clients or not. Few sessions have a TTL, and the
     deadline is computed here because date arithmetic differs between SQLite and PostgreSQL."""
     rows = db.session.execute(
-        select(Session.id, Session.created_at, Session.ttl_seconds).where(
-            Session.is_active.is_(True), Session.ttl_seconds.is_not(None)
-        )
+        select(*_CANDIDATE_COLUMNS, Session.created_at, Session.ttl_seconds)
+        .where(Session.is_active.is_(True), Session.ttl_seconds.is_not(None))
+        .order_by(Session.id)
     )
-    return sorted(row.id for row in rows if now >= ttl_deadline(row.created_at, row.ttl_seconds))
+    return [row for row in rows if is_past_ttl(row.created_at, row.ttl_seconds, now)]
 
 
-def _ids(conditions: list) -> list[str]:
-    return sorted(db.session.scalars(select(Session.id).where(*conditions)))
+def _candidates(conditions: list) -> list[Row]:
+    """The sessions `conditions` select now, with what the log line of each end reports."""
+    return list(
+        db.session.execute(select(*_CANDIDATE_COLUMNS).where(*conditions).order_by(Session.id))
+    )
 
 
 def _idle_conditions(cutoff: datetime) -> list:
@@ -156,13 +188,15 @@ def _never_joined_conditions(cutoff: datetime) -> list:
     ]
 
 
-def _reclaim(result: SweepResult, now: datetime) -> None:
-    result.reclaimed_instances = len(instances.reclaim_dead(now))
+def _reclaim(result: SweepResult) -> None:
+    result.reclaimed_instances = len(instances.reclaim_dead())
 
 
 def _purge(result: SweepResult, now: datetime) -> None:
     """Delete sessions ended more than SESSION_RETENTION_DAYS ago, with their nodes, log and
-    memberships (ON DELETE CASCADE), and sweep records and stopped instances as old."""
+    memberships (ON DELETE CASCADE), and sweep records and stopped instances as old. An
+    instance that still has open memberships is kept: its reclaim has not finished, and
+    without the row nobody could ever close them."""
     days = current_app.config["SESSION_RETENTION_DAYS"]
     if not days:
         return
@@ -173,13 +207,40 @@ def _purge(result: SweepResult, now: datetime) -> None:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.execute(delete(SweepRun).where(SweepRun.started_at <= cutoff))
-    db.session.execute(delete(Instance).where(Instance.stopped_at <= cutoff))
+    still_held = exists().where(Membership.instance_id == Instance.id, Membership.left_at.is_(None))
+    # Instance times are the database's clock (see instances), so is this cutoff.
+    instance_cutoff = database_now() - timedelta(days=days)
+    db.session.execute(
+        delete(Instance)
+        .where(Instance.stopped_at <= instance_cutoff, ~still_held)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     if result.purged:
         log.info("purged sessions=%d ended before %s", result.purged, cutoff.isoformat())
 
 
 # --- bookkeeping -------------------------------------------------------------------------
+
+
+_SLOTS_KEPT = 100  # claims older than this many intervals are deleted as new ones are made
+
+
+def _claim_slot(interval_secs: int) -> bool:
+    """Insert this interval's slot row; only the first process to try gets a row inserted."""
+    now = database_now()
+    slot = int(now.timestamp() // interval_secs)
+    insert = postgresql_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    claimed = db.session.execute(
+        insert(SweepSlot)
+        .values(slot=slot, instance_id=current_app.config["INSTANCE_ID"], claimed_at=now)
+        .on_conflict_do_nothing(index_elements=[SweepSlot.slot])
+        .returning(SweepSlot.slot)
+    ).first()
+    if claimed is not None:
+        db.session.execute(delete(SweepSlot).where(SweepSlot.slot < slot - _SLOTS_KEPT))
+    db.session.commit()
+    return claimed is not None
 
 
 @contextmanager

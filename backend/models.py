@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,17 +23,6 @@ END_REASONS = (
 # Reasons counted by `total_cleaned`: the ones where the server, not a person, ended the session
 # for being unused, plus an admin's explicit sweep.
 CLEANED_REASONS = ("idle_timeout", "never_joined", "ttl_expired", "admin_cleanup")
-LEFT_REASONS = (
-    "left",
-    "client_disconnect",
-    "server_disconnect",
-    "transport_close",
-    "transport_error",
-    "ping_timeout",
-    "session_ended",
-    "instance_dead",
-    "server_shutdown",
-)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,6 +53,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def ttl_deadline(created_at: datetime, ttl_seconds: int | None) -> datetime | None:
     return None if ttl_seconds is None else created_at + timedelta(seconds=ttl_seconds)
+
+
+def is_past_ttl(created_at: datetime, ttl_seconds: int | None, now: datetime) -> bool:
+    """The TTL rule (DESIGN section 6), the one place it is written: at or past the deadline."""
+    deadline = ttl_deadline(created_at, ttl_seconds)
+    return deadline is not None and now >= deadline
 
 
 def new_uuid() -> str:
@@ -121,7 +116,7 @@ class Session(db.Model):
 
     def is_expired(self, now: datetime) -> bool:
         """Past its TTL: refused even before the sweep has ended it (DESIGN section 5)."""
-        return self.expires_at is not None and now >= self.expires_at
+        return is_past_ttl(self.created_at, self.ttl_seconds, now)
 
     def duration_seconds(self, now: datetime) -> float:
         end = self.ended_at or now
@@ -129,14 +124,23 @@ class Session(db.Model):
 
 
 class Instance(db.Model):
-    """A running server process; a stale heartbeat is how a crashed worker is found."""
+    """A running server process; a stale heartbeat is how a crashed worker is found.
+
+    Heartbeat times are the database's clock, never the process's. `alive_since` is when this
+    process's current unbroken run of heartbeats began: one that just came back from a gap (a
+    database outage, a stall) judges no peer until it has been alive a whole dead-after window.
+    `host` and `pid` tell a process's own earlier life from another live process of that name.
+    """
 
     __tablename__ = "instances"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(255), index=True)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column()
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    alive_since: Mapped[datetime] = mapped_column(UTCDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -186,7 +190,6 @@ class Operation(db.Model):
     version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(8), default="op")
     state: Mapped[str] = mapped_column(String(10), default="applied")
-    target_version: Mapped[int | None] = mapped_column()
     op: Mapped[dict[str, Any]] = mapped_column(JSON)
     inverse: Mapped[dict[str, Any]] = mapped_column(JSON)
     client_id: Mapped[str | None] = mapped_column(String(36))
@@ -194,6 +197,17 @@ class Operation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_operations_history", "session_id", "kind", "state", "version"),)
+
+
+class SweepSlot(db.Model):
+    """A claim on one scheduler interval: the first process to insert the slot sweeps it, so N
+    processes sweep once per interval, not N times."""
+
+    __tablename__ = "sweep_slots"
+
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    instance_id: Mapped[str] = mapped_column(String(36))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SweepRun(db.Model):

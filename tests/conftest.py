@@ -77,8 +77,11 @@ def make_app(database_url: str, clock: FrozenClock) -> Iterator:
     """Builds apps on the shared test database and empties every table afterwards."""
     apps: list[Flask] = []
 
-    def build(**overrides: object) -> Flask:
-        app = create_app("testing", app_overrides(database_url, **overrides), clock=clock)
+    def build(own_clock: FrozenClock | None = None, **overrides: object) -> Flask:
+        """`own_clock` gives this app a clock of its own (a host whose time is off)."""
+        app = create_app(
+            "testing", app_overrides(database_url, **overrides), clock=own_clock or clock
+        )
         apps.append(app)
         return app
 

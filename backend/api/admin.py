@@ -31,6 +31,7 @@ def cleanup_sessions(body: dict[str, Any]) -> dict[str, Any]:
         max_inactive=timedelta(hours=hours) if hours is not None else None,
         dry_run=body["dry_run"],
         trigger="admin",
+        idle_reason="admin_cleanup",
     )
     removed = sorted(result.ended)
     return {"removed_sessions": removed, "count": len(removed), "dry_run": result.dry_run}

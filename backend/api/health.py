@@ -52,6 +52,7 @@ def health() -> tuple[dict[str, Any], int]:
         "status": "ok" if healthy else "unavailable",
         "database": database,
         "scheduler": scheduler,
+        "sweep": "on" if _sweep_interval() else "off",
         "instance_id": current_app.config["INSTANCE_ID"],
         "instance_name": current_app.config["INSTANCE_NAME"],
     }
@@ -59,12 +60,19 @@ def health() -> tuple[dict[str, Any], int]:
 
 
 def _scheduler_state() -> str:
-    """`running`, `disabled` (tests, CLI, or SESSION_CLEANUP_INTERVAL=0), or `stopped`: a
-    scheduler this process started has died, and nothing sweeps or heartbeats any more."""
+    """`running`, `disabled` (no scheduler in this process: tests and CLI commands), or
+    `stopped`: the scheduler this process started has died, so it no longer heartbeats (its
+    clients will be reclaimed) or sweeps. The heartbeat runs even when the sweep is off
+    (SESSION_CLEANUP_INTERVAL=0), so a dead scheduler is unhealthy either way."""
     scheduler = current_app.extensions.get(SCHEDULER_KEY)
-    if scheduler is None or not scheduler.sweep_interval:
+    if scheduler is None:
         return "disabled"
     return "running" if scheduler.running else "stopped"
+
+
+def _sweep_interval() -> int:
+    scheduler = current_app.extensions.get(SCHEDULER_KEY)
+    return scheduler.sweep_interval if scheduler is not None else 0
 
 
 class _DatabaseCollector:

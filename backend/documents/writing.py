@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 from .. import activity, clock
 from ..exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
 from ..extensions import db
-from ..models import DocumentNode, Operation, Session, ttl_deadline
+from ..models import DocumentNode, Operation, Session, is_past_ttl
 from ..schemas import PROPS_MAX_BYTES, props_size
 from .history import history, undo_target, undo_window
 
@@ -69,7 +69,7 @@ def undo(session_id: str, author: Author) -> Applied:
         raise NothingToUndo(details={"session_id": session_id})
     _apply(session_id, target.inverse)
     target.state = "undone"
-    return _log(session_id, version, "undo", target.inverse, target.op, author, target.version)
+    return _log(session_id, version, "undo", target.inverse, target.op, author)
 
 
 def redo(session_id: str, author: Author) -> Applied:
@@ -83,7 +83,7 @@ def redo(session_id: str, author: Author) -> Applied:
         raise NothingToRedo(details={"session_id": session_id})
     _apply(session_id, target.op)
     target.state = "applied"
-    return _log(session_id, version, "redo", target.op, target.inverse, author, target.version)
+    return _log(session_id, version, "redo", target.op, target.inverse, author)
 
 
 def _next_version(session_id: str) -> int:
@@ -96,8 +96,7 @@ def _next_version(session_id: str) -> int:
         .returning(Session.version, Session.created_at, Session.ttl_seconds)
         .execution_options(synchronize_session=False)
     ).first()
-    deadline = claimed and ttl_deadline(claimed.created_at, claimed.ttl_seconds)
-    if claimed is None or (deadline is not None and now >= deadline):
+    if claimed is None or is_past_ttl(claimed.created_at, claimed.ttl_seconds, now):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session_id})
     return claimed.version
@@ -110,7 +109,6 @@ def _log(
     op: dict[str, Any],
     inverse: dict[str, Any],
     author: Author,
-    target_version: int | None = None,
 ) -> Applied:
     db.session.add(
         Operation(
@@ -118,7 +116,6 @@ def _log(
             version=version,
             kind=kind,
             state="applied",
-            target_version=target_version,
             op=op,
             inverse=inverse,
             client_id=author.client_id,

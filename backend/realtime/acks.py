@@ -18,14 +18,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
-def error_ack(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return {"ok": False, "error": error}
-
-
-def _failure(error: SessionHubError) -> dict[str, Any]:
+def failure(error: SessionHubError) -> dict[str, Any]:
+    """The one shape of a refused event's ack: `{"ok": false, "error": {...}}`."""
     return {"ok": False, **error.to_dict()}
 
 
@@ -56,11 +50,11 @@ def acknowledge(schema_class: type[Schema]) -> Callable[[Handler], Callable[...,
                 return {"ok": True, **handler(self, _validate(schema, data, extra))}
             except SessionHubError as error:
                 db.session.rollback()
-                return _failure(error)
+                return failure(error)
             except Exception:
                 log.exception("socket event %s failed", handler.__name__)
                 db.session.rollback()
-                return _failure(SessionHubError())
+                return failure(SessionHubError())
 
         return answer
 

@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import activity, broadcast, clock, documents, presence, registry
-from ..exceptions import NotJoined
+from ..exceptions import NotConnected, NotJoined, RateLimited, UnknownEvent
 from ..extensions import db
 from ..schemas import (
     ClientSchema,
@@ -29,7 +29,7 @@ from ..schemas import (
     SessionDetailSchema,
     validation_details,
 )
-from .acks import acknowledge, error_ack
+from .acks import acknowledge, failure
 from .ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -75,18 +75,18 @@ class SessionNamespace(Namespace):
         connection = self.connections.get(sid)
         environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
         if connection is None or not environ:
-            return error_ack("not_connected", "Connect before sending events.")
+            return failure(NotConnected())
         app = environ["flask.app"]
         with app.app_context():
             if not connection.bucket.take(clock.now()):
                 if connection.bucket.flooding:
                     log.warning("disconnecting sid=%s: kept sending past its rate limit", sid)
                     self.disconnect(sid)
-                return error_ack("rate_limited", "Too many events; slow down.")
+                return failure(RateLimited())
         if hasattr(self, f"on_{event}"):
             result = super().trigger_event(event, *args)
         else:
-            result = error_ack("unknown_event", f"There is no event called {event!r}.")
+            result = failure(UnknownEvent(f"There is no event called {event!r}."))
         with app.app_context():
             self._record_activity(sid, connection)
         return result

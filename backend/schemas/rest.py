@@ -73,7 +73,8 @@ class SessionSummarySchema(Schema):
     pinned = fields.Boolean()
     ttl_seconds = fields.Integer(allow_none=True)
     ended_at = fields.AwareDateTime(allow_none=True)
-    end_reason = fields.String(allow_none=True, validate=validate.OneOf(END_REASONS))
+    # Dumped only, so a validator would never run; the enum is for the OpenAPI spec.
+    end_reason = fields.String(allow_none=True, metadata={"enum": [*END_REASONS, None]})
 
 
 class SessionDetailSchema(SessionSummarySchema):
@@ -162,7 +163,10 @@ class SessionMetricsSchema(Schema):
 class HealthSchema(Schema):
     status = fields.String()
     database = fields.String()
-    scheduler = fields.String()
+    scheduler = fields.String(
+        metadata={"description": "running, stopped (dead: 503) or disabled (no scheduler)"}
+    )
+    sweep = fields.String(metadata={"description": "on, or off with SESSION_CLEANUP_INTERVAL=0"})
     instance_id = fields.String()
     instance_name = fields.String()
 

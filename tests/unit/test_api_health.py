@@ -75,6 +75,7 @@ def test_health_reports_database_scheduler_and_instance(app, client):
         "status": "ok",
         "database": "ok",
         "scheduler": "disabled",
+        "sweep": "off",
         "instance_id": app.config["INSTANCE_ID"],
         "instance_name": app.config["INSTANCE_NAME"],
     }

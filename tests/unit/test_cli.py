@@ -71,3 +71,22 @@ def test_cleanup_dry_run_then_real(runner, client, clock) -> None:
 def test_cleanup_refuses_a_bad_threshold(runner, hours) -> None:
     result = runner.invoke(args=["sessions", "cleanup", "--max-inactive-hours", hours])
     assert result.exit_code == 2
+
+
+def test_flask_run_is_refused_with_a_clear_message() -> None:
+    """`flask run` would serve from a process with no instance row, so every join would fail."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    flask = Path(sys.executable).with_name("flask")
+    finished = subprocess.run(
+        [str(flask), "--app", "backend:create_app", "run", "--port", "0"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 2
+    assert "make run" in finished.stderr and "python app.py" in finished.stderr

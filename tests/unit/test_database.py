@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 
 from backend.extensions import db
@@ -50,3 +51,48 @@ def test_naive_timestamps_are_refused(app: Flask) -> None:
         with pytest.raises(StatementError, match="naive"):
             db.session.commit()
         db.session.rollback()
+
+
+def test_begin_write_holds_sqlites_write_lock_before_the_first_read(app: Flask) -> None:
+    """Another process cannot commit between a unit's check and its write."""
+    import sqlite3
+
+    from backend.database import begin_write
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL locks rows with FOR UPDATE instead")
+        path = db.engine.url.database
+        begin_write()
+        db.session.execute(select(Session.id)).all()  # the "check"
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("DELETE FROM sessions")
+        finally:
+            other.close()
+        db.session.rollback()
+        other = sqlite3.connect(path, timeout=0)  # released with the transaction
+        other.execute("DELETE FROM sessions")
+        other.commit()
+        other.close()
+
+
+def test_pool_settings_reach_postgresql_engines_only() -> None:
+    from backend.database import engine_options
+
+    assert engine_options("postgresql+psycopg://db/x", 7, 3) == {
+        "pool_pre_ping": True,
+        "pool_size": 7,
+        "max_overflow": 3,
+    }
+    assert "pool_size" not in engine_options("sqlite:///x.db", 7, 3)
+
+
+def test_database_now_is_aware_utc_and_current(app: Flask) -> None:
+    from backend.database import database_now
+
+    with app.app_context():
+        moment = database_now()
+    assert moment.tzinfo == UTC
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 30

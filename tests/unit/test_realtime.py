@@ -369,3 +369,39 @@ def test_device_id_is_kept_on_the_membership(app, client, connect) -> None:
     session_id = create_session(client)
     join(connect({"device_id": device}), session_id)
     assert memberships(app, session_id)[0].device_id == device
+
+
+# --- join versus end -------------------------------------------------------------------------
+
+
+def test_a_join_that_commits_just_before_an_end_still_hears_it(app, client, connect, monkeypatch):
+    """The end lands between the join's commit and the rest of the handler: the socket must
+    already be in the room, or `session_ended` would pass it by."""
+    from backend import presence, registry
+
+    session_id = create_session(client)
+    joined = presence.join
+
+    def join_then_end(*args, **kwargs):
+        change = joined(*args, **kwargs)
+        registry.end_session(change.session.id, "ended_by_admin")
+        return change
+
+    monkeypatch.setattr(presence, "join", join_then_end)
+    socket = connect()
+    join(socket, session_id)
+    assert events(socket, "session_ended") == [
+        {"session_id": session_id, "reason": "ended_by_admin"}
+    ]
+    assert open_count(app, session_id) == 0
+
+
+def test_a_refused_join_leaves_the_room_it_entered(client, connect):
+    from backend import broadcast
+
+    ended = create_session(client)
+    client.delete(f"/api/v1/sessions/{ended}", headers=ADMIN)
+    socket = connect()
+    assert join(socket, ended)["error"]["code"] == "session_ended"
+    broadcast.session_ended(ended, "ended_by_admin")  # only a member of the room hears this
+    assert events(socket, "session_ended") == []
