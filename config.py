@@ -215,6 +215,15 @@ def _check_consistency(settings: Mapping[str, Any]) -> None:
             "INSTANCE_DEAD_AFTER_SECS must exceed INSTANCE_HEARTBEAT_SECS "
             f"({settings['INSTANCE_DEAD_AFTER_SECS']} <= {settings['INSTANCE_HEARTBEAT_SECS']})"
         )
+    if settings["INSTANCE_DEAD_AFTER_SECS"] < 3 * settings["INSTANCE_HEARTBEAT_SECS"]:
+        # A gap of up to two beats goes unnoticed (instances.heartbeat); a peer cut off by it
+        # could then look dead to a process that came back one beat sooner.
+        log.warning(
+            "INSTANCE_DEAD_AFTER_SECS=%s is less than three heartbeats (%s s): a short database "
+            "outage could make live processes look dead",
+            settings["INSTANCE_DEAD_AFTER_SECS"],
+            3 * settings["INSTANCE_HEARTBEAT_SECS"],
+        )
     if settings["OPLOG_MAX"] < settings["UNDO_DEPTH"]:
         raise ConfigError(
             f"OPLOG_MAX must be at least UNDO_DEPTH ({settings['OPLOG_MAX']} < "

@@ -102,3 +102,26 @@ def test_production_warns_when_idle_timeout_is_shorter_than_a_reconnect(
             "production", {"SECRET_KEY": "s", "ADMIN_TOKEN": "t", "SESSION_TIMEOUT_SECS": "60"}
         )
     assert "SESSION_TIMEOUT_SECS=60" in caplog.text
+
+
+def test_a_dead_after_window_under_three_heartbeats_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="config"):
+        load_config(
+            "development", {"INSTANCE_HEARTBEAT_SECS": "10", "INSTANCE_DEAD_AFTER_SECS": "25"}
+        )
+    assert "INSTANCE_DEAD_AFTER_SECS=25" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="config"):
+        load_config(
+            "development", {"INSTANCE_HEARTBEAT_SECS": "10", "INSTANCE_DEAD_AFTER_SECS": "30"}
+        )
+    assert "INSTANCE_DEAD_AFTER_SECS" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"])
+def test_pool_settings_are_validated(name: str) -> None:
+    assert load_config("development", {name: "4"})[name] == 4
+    with pytest.raises(ConfigError, match=name):
+        load_config("development", {name: "-1"})
+    with pytest.raises(ConfigError, match=name):
+        load_config("development", {name: "many"})
