@@ -62,11 +62,15 @@ def _lock_session(session_id: str) -> Session:
     return session
 
 
-def open_membership(sid: str, session_id: str) -> Membership | None:
-    query = select(Membership).where(
-        Membership.sid == sid, Membership.session_id == session_id, Membership.left_at.is_(None)
-    )
-    return db.session.scalars(query).first()
+def _seat(sid: str, session_id: str) -> tuple[Membership | None, int]:
+    """This socket's open membership in the session, if any, and how many are open: one
+    query, since it runs while the session is locked and every joiner waits on that lock."""
+    mine, open_count = db.session.execute(
+        select(func.max(case((Membership.sid == sid, Membership.id))), func.count())
+        .select_from(Membership)
+        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
+    ).one()
+    return (db.session.get(Membership, mine) if mine is not None else None), open_count
 
 
 def join(
@@ -83,12 +87,12 @@ def join(
     if not session.is_active or session.is_expired(now):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session.id})
-    existing = open_membership(sid, session.id)
+    existing, open_count = _seat(sid, session.id)
     if existing is not None:
         db.session.rollback()
         return PresenceChange(session=session, member=existing)
     limit = current_app.config["SESSION_MAX_CLIENTS"]
-    if limit and _count_open(session.id) >= limit:
+    if limit and open_count >= limit:
         db.session.rollback()
         raise SessionFull(details={"session_id": session.id, "max_clients": limit})
     membership = Membership(
@@ -188,15 +192,6 @@ def _mark_left(which: ColumnElement[bool], reason: str, now: datetime) -> int:
         .values(left_at=now, left_reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
-
-
-def _count_open(session_id: str) -> int:
-    query = (
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-    )
-    return db.session.scalar(query) or 0
 
 
 def _recount(session_id: str, now: datetime, is_activity: bool = True) -> None:
