@@ -17,6 +17,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
 
@@ -62,6 +63,14 @@ def database_now() -> datetime:
         raw = db.session.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
         return datetime.fromisoformat(raw).replace(tzinfo=UTC)
     return db.session.scalar(text("SELECT clock_timestamp()")).astimezone(UTC)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or kept busy past the timeout (not a bad query): the
+    edges answer 503 / `service_unavailable`, which a client may retry."""
+    if isinstance(error, OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:

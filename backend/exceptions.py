@@ -100,6 +100,15 @@ class RateLimited(SessionHubError):
     default_message = "Too many events; slow down."
 
 
+class DatabaseUnavailable(SessionHubError):
+    """The database did not answer (an outage, a restart): nothing changed; retry shortly."""
+
+    code = "service_unavailable"
+    status = 503
+    default_message = "The database is unavailable; nothing changed. Retry shortly."
+    headers = {"Retry-After": "1"}
+
+
 class NotConnected(SessionHubError):
     code = "not_connected"
     status = 400

@@ -10,6 +10,9 @@ through `close_for_end`, inside the registry's transaction.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +42,45 @@ class PresenceChange:
     @property
     def changed(self) -> bool:
         return bool(self.joined or self.left)
+
+
+class _Gate:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # green under eventlet's monkey patching
+        self.waiting = 0
+
+
+class JoinGates:
+    """One gate per session in this process: its joins pass one at a time.
+
+    They would be serialised by the session's row lock anyway; waiting here instead, a burst
+    of joins into one session does not take every pooled database connection to wait on that
+    lock, so events in other sessions still get a connection at once.
+    """
+
+    EXTENSION_KEY = "sessionhub.join_gates"
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._gates: dict[str, _Gate] = {}
+
+    @contextmanager
+    def passing(self, session_id: str) -> Iterator[None]:
+        with self._guard:
+            gate = self._gates.setdefault(session_id, _Gate())
+            gate.waiting += 1
+        try:
+            with gate.lock:
+                yield
+        finally:
+            with self._guard:
+                gate.waiting -= 1
+                if not gate.waiting:
+                    del self._gates[session_id]
+
+
+def _join_gates() -> JoinGates:
+    return current_app.extensions.setdefault(JoinGates.EXTENSION_KEY, JoinGates())
 
 
 def _lock_session(session_id: str) -> Session:
@@ -81,6 +123,13 @@ def join(
     instance_id: str | None,
 ) -> PresenceChange:
     """Add this socket to the session; joining twice is a no-op that changes nothing."""
+    with _join_gates().passing(parse_session_id(session_id) or session_id):
+        return _join_locked(sid, session_id, name, device_id, instance_id)
+
+
+def _join_locked(
+    sid: str, session_id: str, name: str | None, device_id: str | None, instance_id: str | None
+) -> PresenceChange:
     begin_write()
     session = _lock_session(session_id)
     now = clock.now()

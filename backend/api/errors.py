@@ -14,7 +14,8 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from ..exceptions import InvalidJSON, SessionHubError, ValidationFailed
+from ..database import is_database_unavailable
+from ..exceptions import DatabaseUnavailable, InvalidJSON, SessionHubError, ValidationFailed
 from ..schemas import validation_details
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ def http_error_response(error: HTTPException) -> Response:
 
 
 def unexpected_error_response(error: Exception) -> tuple[Response, int, dict[str, str]]:
+    if is_database_unavailable(error):
+        # One line, not a traceback per request: an outage would flood the log otherwise.
+        log.warning("database unavailable: %s", error.__class__.__name__)
+        return domain_error_response(DatabaseUnavailable())
     log.exception("unhandled error", exc_info=error)
     return domain_error_response(SessionHubError())
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from ..exceptions import InvalidPayload, SessionHubError
+from ..database import is_database_unavailable
+from ..exceptions import DatabaseUnavailable, InvalidPayload, SessionHubError
 from ..extensions import db
 from ..schemas import validation_details
 
@@ -51,9 +52,17 @@ def acknowledge(schema_class: type[Schema]) -> Callable[[Handler], Callable[...,
             except SessionHubError as error:
                 db.session.rollback()
                 return failure(error)
-            except Exception:
-                log.exception("socket event %s failed", handler.__name__)
+            except Exception as error:
                 db.session.rollback()
+                if is_database_unavailable(error):
+                    # One line, not a traceback per event: an outage would flood the log.
+                    log.warning(
+                        "socket event %s: database unavailable (%s)",
+                        handler.__name__,
+                        error.__class__.__name__,
+                    )
+                    return failure(DatabaseUnavailable())
+                log.exception("socket event %s failed", handler.__name__)
                 return failure(SessionHubError())
 
         return answer

@@ -325,3 +325,39 @@ def test_health_is_503_when_the_database_is_unreachable(make_app, tmp_path):
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
     assert response.get_json()["status"] == "unavailable"
+
+
+def test_an_unreachable_database_is_a_retryable_503_not_a_500(make_app, tmp_path, caplog):
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/missing-dir/nothing.db")
+    response = app.test_client().post("/api/v1/sessions", json={"project_id": "p"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"]["code"] == "service_unavailable"
+    assert "Traceback" not in caplog.text  # one line per request, not a traceback
+
+
+def test_a_socket_event_during_an_outage_answers_service_unavailable(app, connect, monkeypatch):
+    """Joined first, then the database goes: the event is refused with a retryable code."""
+    from sqlalchemy.exc import OperationalError
+
+    from backend import documents
+
+    session_id = (
+        app.test_client().post("/api/v1/sessions", json={"project_id": "p"}).json["session_id"]
+    )
+    socket = connect()
+    assert socket.emit("join_session", {"session_id": session_id}, callback=True)["ok"]
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("UPDATE sessions", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(documents, "apply_operation", unreachable)
+    op = {"type": "add_node", "node_id": "n", "props": {}}
+    ack = socket.emit("operation", {"session_id": session_id, "op": op}, callback=True)
+    assert ack == {
+        "ok": False,
+        "error": {
+            "code": "service_unavailable",
+            "message": "The database is unavailable; nothing changed. Retry shortly.",
+        },
+    }
