@@ -31,6 +31,7 @@ from flask_migrate import upgrade
 from backend import create_app
 from backend.extensions import db
 from tests.conftest import app_overrides
+from tests.e2e.conftest import wait_for
 from tests.e2e.server import ServerProcess, free_port
 
 POSTGRES_USER = "postgres"
@@ -53,15 +54,6 @@ def _port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} (waited {timeout}s)")
 
 
 def migrate(database_url: str) -> None:
@@ -159,8 +151,8 @@ class PrivatePostgres:
         if pid is None or _process_gone(pid):
             return
         os.kill(pid, signal.SIGKILL)
-        _wait(lambda: _process_gone(pid), SERVICE_TIMEOUT, f"postmaster {pid} did not die")
-        _wait(lambda: not _port_open(self.port), SERVICE_TIMEOUT, "the port stayed open")
+        wait_for(lambda: _process_gone(pid), SERVICE_TIMEOUT, f"postmaster {pid} did not die")
+        wait_for(lambda: not _port_open(self.port), SERVICE_TIMEOUT, "the port stayed open")
 
     def cleanup(self) -> None:
         """Teardown: stop whatever still runs (immediately, nothing to keep), remove the files."""
@@ -239,7 +231,7 @@ class PrivateRedis:
                  "--appendonly", "no", "--dir", str(self.directory)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        _wait(self._answers, SERVICE_TIMEOUT, f"redis-server did not answer:\n{self.logs()}")
+        wait_for(self._answers, SERVICE_TIMEOUT, f"redis-server did not answer:\n{self.logs()}")
         return self
 
     def _answers(self) -> bool:
