@@ -1,12 +1,14 @@
-"""Per-connection database settings that SQLAlchemy URLs cannot express, and the write lock.
+"""Per-connection database settings that SQLAlchemy URLs cannot express, the write lock, and
+the database's clock.
 
 pysqlite runs a SELECT outside any transaction and BEGINs (deferred) only before the first
 INSERT/UPDATE, so "check, then write" is not one atomic step on SQLite: another process may
 commit between the two. A unit of work that reads before it writes therefore starts with
-`begin_write`, which makes SQLAlchemy's "begin" event emit `BEGIN IMMEDIATE` (the documented
-pysqlite recipe): it holds the write lock from its first statement. Every other transaction
-keeps pysqlite's own behaviour, so a read never holds the write lock across a yield to the
-event loop (STACK_NOTES trap 3).
+`begin_write`, which issues `BEGIN IMMEDIATE` itself on the fresh connection (what SQLAlchemy's
+pysqlite recipe does from a "begin" event; an engine event listener would put every statement
+on SQLAlchemy's slower event-dispatching path): it holds the write lock from its first
+statement. Every other transaction keeps pysqlite's own behaviour, so a read never holds the
+write lock across a yield to the event loop (STACK_NOTES trap 3).
 """
 
 from __future__ import annotations
@@ -16,13 +18,9 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .extensions import db
-
-# A connection execution option: begin this connection's transaction with BEGIN IMMEDIATE.
-_SQLITE_IMMEDIATE = "sessionhub_sqlite_immediate"
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -35,12 +33,6 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite(connection: Connection) -> None:
-    # pysqlite sees the open transaction and issues no BEGIN of its own before the writes.
-    if connection.get_execution_options().get(_SQLITE_IMMEDIATE):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def begin_write() -> None:
     """Start the ORM session's next transaction as a writer that reads first.
 
@@ -51,8 +43,11 @@ def begin_write() -> None:
     """
     if db.session().in_transaction():
         db.session.commit()
-    options = {_SQLITE_IMMEDIATE: True} if db.engine.dialect.name == "sqlite" else None
-    db.session.connection(execution_options=options)
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        # pysqlite has issued nothing on this connection yet; it sees the open transaction and
+        # adds no BEGIN of its own before the writes, and COMMIT/ROLLBACK end it as usual.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def database_now() -> datetime:
@@ -86,4 +81,3 @@ def configure_engine(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _tune_sqlite):
             event.listen(engine, "connect", _tune_sqlite)
-            event.listen(engine, "begin", _begin_sqlite)
