@@ -57,16 +57,27 @@ def sio_clients() -> Iterator[Callable[..., socketio.Client]]:
     clients: list[socketio.Client] = []
 
     def make(url: str, name: str | None = None, transport: str = "websocket") -> socketio.Client:
-        client = socketio.Client(reconnection=False)
-        client.received = []  # type: ignore[attr-defined]
-        for event in ("presence", "operation", "session_ended"):
-            client.on(event, lambda data, event=event: client.received.append((event, data)))
+        client = recording_client()
         auth = {"name": name} if name else None
         client.connect(url, auth=auth, transports=[transport], wait_timeout=10)
         clients.append(client)
         return client
 
     yield make
+    close_clients(clients)
+
+
+def recording_client(**options: Any) -> socketio.Client:
+    """A client (no reconnection) that keeps every presence, operation and session_ended it
+    hears in `client.received`, as (event, data)."""
+    client = socketio.Client(reconnection=False, **options)
+    client.received = []  # type: ignore[attr-defined]
+    for event in ("presence", "operation", "session_ended"):
+        client.on(event, lambda data, event=event: client.received.append((event, data)))
+    return client
+
+
+def close_clients(clients: list[socketio.Client]) -> None:
     for client in clients:
         if client.connected:
             client.disconnect()

@@ -49,7 +49,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import create_engine, text
 
 from tests.conftest import migrated_database
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import close_clients, recording_client, wait_for
 from tests.e2e.server import ADMIN_TOKEN, ROOT, ServerProcess, free_port
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -282,10 +282,7 @@ def make_client() -> Iterator[ClientFactory]:
             sock = socket.create_connection((host, int(port)), 10, source_address=(source, 0))
             options["websocket_extra_options"] = {"socket": sock, "origin": origin}
             resources.append(sock)
-        client = socketio.Client(reconnection=False, **options)
-        client.received = []  # type: ignore[attr-defined]
-        for event in ("presence", "operation", "session_ended"):
-            client.on(event, lambda data, event=event: client.received.append((event, data)))
+        client = recording_client(**options)
         clients.append(client)
         client.connect(
             url, auth={"name": name}, headers=headers, transports=[transport], wait_timeout=10
@@ -293,12 +290,7 @@ def make_client() -> Iterator[ClientFactory]:
         return client
 
     yield make
-    for client in clients:
-        if client.connected:
-            client.disconnect()
-        socket_ = getattr(client.eio.ws, "sock", None) if client.eio.ws else None
-        if socket_ is not None:
-            socket_.close()
+    close_clients(clients)
     for resource in resources:  # a refused handshake leaves its socket to us
         resource.close()
 
