@@ -2,6 +2,8 @@
 
 Every variable in DESIGN section 7 is parsed here and nowhere else, so a typo in a deployment
 stops the process with a message naming the variable instead of surfacing as a 500 later.
+Every problem is collected before anything is raised: one start-up names them all, instead of
+one per attempt.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -20,14 +22,28 @@ DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+    """One or more settings are missing or malformed; the message names every variable.
+
+    `problems` holds one sentence per setting; the message joins them with "; ".
+    """
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 class _Reader:
-    """Typed getters over an environment mapping, each failing with the variable's name."""
+    """Typed getters over an environment mapping. A bad value is recorded with its variable's
+    name (and the default returned in its place), so reading carries on to the next one."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
+        self.problems: list[str] = []
+        self.invalid: set[str] = set()
+
+    def reject(self, name: str, problem: str) -> None:
+        self.problems.append(problem)
+        self.invalid.add(name)
 
     def raw(self, name: str) -> str | None:
         value = self.environ.get(name)
@@ -46,10 +62,12 @@ class _Reader:
         try:
             number = int(value, 10)
         except ValueError:
-            raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+            self.reject(name, f"{name} must be a whole number, got {value!r}")
+            return default
         if number < minimum or (maximum is not None and number > maximum):
             bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise ConfigError(f"{name} must be {bounds}, got {number}")
+            self.reject(name, f"{name} must be {bounds}, got {number}")
+            return default
         return number
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -61,14 +79,16 @@ class _Reader:
             return True
         if lowered in {"0", "false", "no", "off"}:
             return False
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
+        self.reject(name, f"{name} must be true or false, got {value!r}")
+        return default
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.raw(name)
         if value is None:
             return default
         if value.lower() not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            self.reject(name, f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            return default
         return value.lower()
 
 
@@ -88,8 +108,20 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
-        """Return the Flask config mapping for this profile, or raise ConfigError."""
+        """Return the Flask config mapping for this profile, or raise ConfigError naming every
+        setting that is missing or invalid."""
         env = _Reader(environ)
+        settings = cls.read(env)
+        problems = cls.secret_problems(settings) + env.problems
+        problems += _consistency_problems(settings, env.invalid)
+        if problems:
+            raise ConfigError(problems)
+        _warn_about_risky_values(settings)
+        cls.warn(settings)
+        return settings
+
+    @classmethod
+    def read(cls, env: _Reader) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "APP_CONFIG": cls.NAME,
             "DEBUG": cls.DEBUG,
@@ -117,13 +149,16 @@ class Config:
         for name, (default, minimum) in _INTEGER_SETTINGS.items():
             settings[name] = env.integer(name, default, minimum=minimum)
         settings["MAX_CONTENT_LENGTH"] = settings["MAX_PAYLOAD_BYTES"]
-        _check_consistency(settings)
-        cls.check_secrets(settings)
         return settings
 
     @classmethod
-    def check_secrets(cls, settings: Mapping[str, Any]) -> None:
+    def secret_problems(cls, settings: Mapping[str, Any]) -> list[str]:
         """Profiles that face users override this to refuse weak or missing secrets."""
+        return []
+
+    @classmethod
+    def warn(cls, settings: Mapping[str, Any]) -> None:
+        """Profiles override this to log values that work but are risky for them."""
 
 
 class DevelopmentConfig(Config):
@@ -139,7 +174,7 @@ class TestingConfig(DevelopmentConfig):
     TESTING = True
     DEFAULT_DATABASE_URL = "sqlite:///:memory:"
     DEFAULT_LOG_LEVEL = "WARNING"
-    # In-process tests use real threads; only app.py monkey-patches (STACK_NOTES "Tests").
+    # In-process tests use real threads; only app.py monkey-patches (docs/stack-notes.md, "Tests").
     DEFAULT_ASYNC_MODE = "threading"
 
 
@@ -147,12 +182,17 @@ class ProductionConfig(Config):
     NAME = "production"
 
     @classmethod
-    def check_secrets(cls, settings: Mapping[str, Any]) -> None:
+    def secret_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        problems = []
         for name in ("SECRET_KEY", "ADMIN_TOKEN"):
             if not settings[name]:
-                raise ConfigError(f"{name} must be set when APP_CONFIG=production")
-            if settings[name] in (DEV_SECRET_KEY, DEV_ADMIN_TOKEN):
-                raise ConfigError(f"{name} must not be the development default in production")
+                problems.append(f"{name} must be set when APP_CONFIG=production")
+            elif settings[name] in (DEV_SECRET_KEY, DEV_ADMIN_TOKEN):
+                problems.append(f"{name} must not be the development default in production")
+        return problems
+
+    @classmethod
+    def warn(cls, settings: Mapping[str, Any]) -> None:
         _warn_if_idle_timeout_too_short(settings)
 
 
@@ -161,7 +201,9 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "SESSION_TIMEOUT_SECS": (86400, 1),
     "SESSION_CLEANUP_INTERVAL": (300, 0),
     "SESSION_MAX_CONCURRENT": (100, 0),
-    "SESSION_EMPTY_TIMEOUT_SECS": (0, 0),
+    # Anyone may create sessions: without this, 100 creations nobody joins would hold every
+    # slot of SESSION_MAX_CONCURRENT for a whole SESSION_TIMEOUT_SECS.
+    "SESSION_EMPTY_TIMEOUT_SECS": (900, 0),
     "SESSION_MAX_CLIENTS": (0, 0),
     "SESSION_RETENTION_DAYS": (30, 0),
     "SOCKETIO_PING_INTERVAL": (25, 1),
@@ -194,7 +236,12 @@ def load_config(
     chosen = (name or environ.get("APP_CONFIG") or "development").strip().lower()
     profile = PROFILES.get(chosen)
     if profile is None:
-        raise ConfigError(f"APP_CONFIG must be one of {', '.join(PROFILES)}, got {chosen!r}")
+        problems = [f"APP_CONFIG must be one of {', '.join(PROFILES)}, got {chosen!r}"]
+        try:  # the other settings are still worth checking, with the profile-neutral rules
+            Config.from_env(environ)
+        except ConfigError as error:
+            problems += error.problems
+        raise ConfigError(problems)
     return profile.from_env(environ)
 
 
@@ -209,12 +256,31 @@ def _origins(value: str | None) -> str | list[str] | None:
     return [origin.strip() for origin in value.split(",") if origin.strip()]
 
 
-def _check_consistency(settings: Mapping[str, Any]) -> None:
-    if settings["INSTANCE_DEAD_AFTER_SECS"] <= settings["INSTANCE_HEARTBEAT_SECS"]:
-        raise ConfigError(
-            "INSTANCE_DEAD_AFTER_SECS must exceed INSTANCE_HEARTBEAT_SECS "
-            f"({settings['INSTANCE_DEAD_AFTER_SECS']} <= {settings['INSTANCE_HEARTBEAT_SECS']})"
-        )
+def _consistency_problems(settings: Mapping[str, Any], invalid: set[str]) -> list[str]:
+    """Rules across settings, each checked only when its settings parsed (a rule over a
+    default that stands in for a rejected value would only add noise)."""
+    problems = []
+    dead_after = settings["INSTANCE_DEAD_AFTER_SECS"]
+    heartbeat = settings["INSTANCE_HEARTBEAT_SECS"]
+    if not {"INSTANCE_DEAD_AFTER_SECS", "INSTANCE_HEARTBEAT_SECS"} & invalid:
+        if dead_after <= heartbeat:
+            problems.append(
+                f"INSTANCE_DEAD_AFTER_SECS must exceed INSTANCE_HEARTBEAT_SECS ({dead_after} <= "
+                f"{heartbeat})"
+            )
+    if not {"OPLOG_MAX", "UNDO_DEPTH"} & invalid:
+        if settings["OPLOG_MAX"] < settings["UNDO_DEPTH"]:
+            problems.append(
+                f"OPLOG_MAX must be at least UNDO_DEPTH ({settings['OPLOG_MAX']} < "
+                f"{settings['UNDO_DEPTH']})"
+            )
+    url = settings["SQLALCHEMY_DATABASE_URI"]
+    if "://" not in url:
+        problems.append(f"DATABASE_URL must be a SQLAlchemy URL, got {url!r}")
+    return problems
+
+
+def _warn_about_risky_values(settings: Mapping[str, Any]) -> None:
     if settings["INSTANCE_DEAD_AFTER_SECS"] < 3 * settings["INSTANCE_HEARTBEAT_SECS"]:
         # A gap of up to two beats goes unnoticed (instances.heartbeat); a peer cut off by it
         # could then look dead to a process that came back one beat sooner.
@@ -224,14 +290,6 @@ def _check_consistency(settings: Mapping[str, Any]) -> None:
             settings["INSTANCE_DEAD_AFTER_SECS"],
             3 * settings["INSTANCE_HEARTBEAT_SECS"],
         )
-    if settings["OPLOG_MAX"] < settings["UNDO_DEPTH"]:
-        raise ConfigError(
-            f"OPLOG_MAX must be at least UNDO_DEPTH ({settings['OPLOG_MAX']} < "
-            f"{settings['UNDO_DEPTH']})"
-        )
-    url = settings["SQLALCHEMY_DATABASE_URI"]
-    if "://" not in url:
-        raise ConfigError(f"DATABASE_URL must be a SQLAlchemy URL, got {url!r}")
 
 
 def _warn_if_idle_timeout_too_short(settings: Mapping[str, Any]) -> None:

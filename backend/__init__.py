@@ -12,12 +12,12 @@ import click
 from flask import Flask
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from config import default_instance_name, load_config
+from config import ConfigError, default_instance_name, load_config
 
 from . import activity, instances
 from . import clock as clock_module
 from .api import register_api
-from .cli import sessions_cli
+from .cli import ConfigurationFailed, sessions_cli
 from .database import configure_engine, engine_options
 from .extensions import SCHEDULER_KEY, db, migrate, socketio
 from .jobs import LifecycleScheduler
@@ -40,7 +40,7 @@ def create_app(
     """
     _refuse_flask_run()
     app = Flask(__name__, static_folder=None)
-    app.config.from_mapping(load_config(config_name))
+    app.config.from_mapping(_load_settings(config_name))
     if overrides:
         app.config.from_mapping(overrides)
     app.config["INSTANCE_ID"] = str(uuid.uuid4())
@@ -71,6 +71,17 @@ def create_app(
     return app
 
 
+def _load_settings(config_name: str | None) -> dict[str, Any]:
+    """The settings; under a `flask` command a bad one is a one-line error, not a traceback
+    (`python app.py` prints the same line itself)."""
+    try:
+        return load_config(config_name)
+    except ConfigError as error:
+        if _in_cli():
+            raise ConfigurationFailed(str(error)) from None
+        raise
+
+
 def _init_socketio(app: Flask) -> SessionNamespace:
     config = app.config
     socketio.init_app(
@@ -85,7 +96,7 @@ def _init_socketio(app: Flask) -> SessionNamespace:
         max_http_buffer_size=config["MAX_PAYLOAD_BYTES"],
     )
     # Registered on every app's fresh server: @socketio.on handlers would vanish on the second
-    # create_app (STACK_NOTES trap 4).
+    # create_app (docs/stack-notes.md, trap 4).
     namespace = SessionNamespace()
     socketio.on_namespace(namespace)
     return namespace

@@ -1,7 +1,8 @@
 """The only module that emits to Socket.IO clients; room and event names live here.
 
 Services call it after they commit, never inside a transaction: an emit may yield to the
-event loop, and a yielding writer holds SQLite's lock for everyone (STACK_NOTES trap 3).
+event loop, and a yielding writer holds SQLite's lock for everyone (docs/stack-notes.md,
+trap 3).
 """
 
 from __future__ import annotations

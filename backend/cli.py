@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from . import lifecycle, registry
@@ -18,6 +19,16 @@ from .schemas import MAX_INACTIVE_HOURS, SessionDetailSchema, SessionSummarySche
 SUMMARIES = SessionSummarySchema(many=True)
 DETAIL = SessionDetailSchema()
 LIST_COLUMNS = ("session_id", "project_id", "active_clients", "last_activity", "is_active")
+
+
+class ConfigurationFailed(click.ClickException):
+    """A `flask` command cannot build the app: one line and exit status 2, as `python app.py`
+    says it, instead of a traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"sessionhub: configuration error: {self.message}", file=file, err=True)
 
 
 @click.group("sessions")
@@ -35,6 +46,18 @@ def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
     return "\n".join(lines)
+
+
+def _warn_unless_clients_are_reached(what: str) -> None:
+    """A CLI process holds no sockets: only a message queue carries `session_ended` to the
+    server processes that do. Without one, say so rather than let the operator believe it."""
+    if not current_app.config["SOCKETIO_MESSAGE_QUEUE"]:
+        click.echo(
+            f"warning: {what} in the database, but SOCKETIO_MESSAGE_QUEUE is not set, so no "
+            "connected client was told (use DELETE /api/v1/sessions/<id> or POST "
+            "/api/v1/sessions/cleanup on the server to tell them)",
+            err=True,
+        )
 
 
 def _detail(load: Callable[[], Session]) -> dict[str, Any]:
@@ -84,8 +107,10 @@ def show_session(session_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a sentence.")
 @with_appcontext
 def end_session(session_id: str, as_json: bool) -> None:
-    """End a session now (`ended_by_admin`); its clients are told."""
+    """End a session now (`ended_by_admin`); its clients are told through
+    SOCKETIO_MESSAGE_QUEUE (without one, a warning says they were not)."""
     detail = _detail(lambda: registry.end_session(session_id, "ended_by_admin"))
+    _warn_unless_clients_are_reached(f"session {detail['session_id']} is ended")
     if as_json:
         _echo_json(detail)
     else:
@@ -109,6 +134,8 @@ def cleanup(max_inactive_hours: float | None, dry_run: bool, as_json: bool) -> N
         max_inactive=max_inactive, dry_run=dry_run, trigger="cli", idle_reason="admin_cleanup"
     )
     ended = [{"session_id": sid, "reason": reason} for sid, reason in sorted(result.ended.items())]
+    if ended and not dry_run:
+        _warn_unless_clients_are_reached(f"{len(ended)} session(s) ended")
     if as_json:
         _echo_json({"removed_sessions": ended, "count": len(ended), "dry_run": dry_run})
         return

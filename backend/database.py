@@ -8,7 +8,7 @@ commit between the two. A unit of work that reads before it writes therefore sta
 pysqlite recipe does from a "begin" event; an engine event listener would put every statement
 on SQLAlchemy's slower event-dispatching path): it holds the write lock from its first
 statement. Every other transaction keeps pysqlite's own behaviour, so a read never holds the
-write lock across a yield to the event loop (STACK_NOTES trap 3).
+write lock across a yield to the event loop (docs/stack-notes.md, trap 3).
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def is_database_unavailable(error: BaseException) -> bool:
 
 def engine_options(url: str, pool_size: int, max_overflow: int) -> dict[str, Any]:
     if url.startswith("sqlite"):
-        # A short busy timeout: sqlite3 blocks the eventlet hub while it waits (STACK_NOTES trap 3).
+        # A short busy timeout: sqlite3 blocks the eventlet hub while it waits
+        # (docs/stack-notes.md, trap 3).
         return {"connect_args": {"timeout": 5}}
     return {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": max_overflow}
 

@@ -1,4 +1,4 @@
-"""Prometheus objects that live for the whole process (STACK_NOTES trap 6: never per app).
+"""Prometheus objects that live for the whole process, never per app (docs/stack-notes.md, trap 6).
 
 Only what a single process observes lives here: the sweep duration histogram. Numbers every
 process must agree on (counts of sessions and clients) are read from the database at scrape

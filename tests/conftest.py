@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -23,10 +24,41 @@ ADMIN_TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+# What some tests need and the machine may lack: (service, a phrase every skip reason for it
+# contains, what to do). The first match wins, so a Redis-backed nginx test counts as Redis.
+OPTIONAL_SERVICES = (
+    ("PostgreSQL", "TEST_DATABASE_URL", "set TEST_DATABASE_URL"),
+    ("Redis", "TEST_REDIS_URL", "set TEST_REDIS_URL"),
+    ("JavaScript client", "needs node and npm", "put node and npm on PATH"),
+    ("nginx", "need nginx", "install nginx (apt-get install nginx-light)"),
+)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if postgres_admin_url():
         return ["PostgreSQL tests: on (TEST_DATABASE_URL is set)"]
     return ["PostgreSQL tests: skipped (set TEST_DATABASE_URL to run them)"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per missing service at the end of the run, without `-rs`."""
+    for line in missing_service_lines(terminalreporter.stats.get("skipped", [])):
+        terminalreporter.write_line(line)
+
+
+def missing_service_lines(skipped: list[pytest.TestReport]) -> list[str]:
+    counts = dict.fromkeys(OPTIONAL_SERVICES, 0)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for service in OPTIONAL_SERVICES:
+            if service[1] in reason:
+                counts[service] += 1
+                break
+    return [
+        f"{name} tests skipped: {remedy} ({count} skipped)"
+        for (name, _, remedy), count in counts.items()
+        if count
+    ]
 
 
 def app_overrides(database_url: str, **extra: object) -> dict[str, object]:

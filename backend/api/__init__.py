@@ -19,6 +19,9 @@ API_SETTINGS = {
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "docs",
     "OPENAPI_SWAGGER_UI_URL": docs.ASSETS_URL,
+    # Swagger UI would otherwise load a validator badge from a public validation service on
+    # every visit: the docs page must work offline and tell nobody outside it was opened.
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": "none"},
 }
 
 

@@ -2,7 +2,7 @@
 
 Handlers are thin: validate the payload, call a service, answer an ack. Every client event is
 answered `{"ok": true, ...}` or `{"ok": false, "error": {...}}`, and nothing a client sends can
-raise inside python-socketio (STACK_NOTES trap 10).
+raise inside python-socketio (docs/stack-notes.md, trap 10).
 """
 
 from __future__ import annotations

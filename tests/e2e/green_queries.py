@@ -2,7 +2,7 @@
 
 Usage: python green_queries.py DATABASE_URL. Prints the wall time in seconds. With psycopg
 greened (PSYCOPG_WAIT_FUNC=wait_selector) the queries overlap and take about 1 s; blocking
-the hub they take about 3 s (STACK_NOTES trap 2).
+the hub they take about 3 s (docs/stack-notes.md, trap 2).
 """
 
 import os

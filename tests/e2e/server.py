@@ -56,6 +56,9 @@ class ServerProcess:
                 "SOCKETIO_PING_TIMEOUT": "2",
                 "LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
+                # A developer's .env (app.py and `flask` read it) must not change a test server.
+                "PYTHON_DOTENV_DISABLED": "1",
+                "FLASK_SKIP_DOTENV": "1",
             }
         )
         env.update(self.extra_env)

@@ -27,7 +27,8 @@ def presences(client) -> list[dict]:
 
 
 def drop_tcp(client) -> None:
-    """Cut the TCP connection with no Socket.IO goodbye; close() alone would not (STACK_NOTES)."""
+    """Cut the TCP connection with no Socket.IO goodbye; close() alone would not
+    (docs/stack-notes.md, "Tests")."""
     sock = client.eio.ws.sock
     sock.shutdown(socket.SHUT_RDWR)
     sock.close()

@@ -214,7 +214,9 @@ def test_a_second_delete_keeps_the_first_ending(client, app, clock):
     assert database_state(app) == before
 
 
-def test_delete_of_a_swept_session_keeps_its_reason(client, clock):
+def test_delete_of_a_swept_session_keeps_its_reason(make_app, clock):
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    client = make_app(SESSION_EMPTY_TIMEOUT_SECS=0).test_client()
     sid = create(client)
     clock.advance(hours=25)
     swept(client)
@@ -233,7 +235,9 @@ def test_delete_of_an_unknown_session_is_404(client):
 # --- cleanup ---------------------------------------------------------------------------------
 
 
-def test_cleanup_ends_idle_sessions_with_admin_cleanup(client, clock):
+def test_cleanup_ends_idle_sessions_with_admin_cleanup(make_app, clock):
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    client = make_app(SESSION_EMPTY_TIMEOUT_SECS=0).test_client()
     idle = sorted(create(client) for _ in range(2))
     clock.advance(hours=25)
     assert swept(client) == {"removed_sessions": idle, "count": 2, "dry_run": False}
@@ -244,14 +248,17 @@ def test_cleanup_ends_idle_sessions_with_admin_cleanup(client, clock):
         assert ended["ended_at"] == clock.now().isoformat()
 
 
-def test_cleanup_with_nothing_idle(client, clock):
+def test_cleanup_with_nothing_idle(make_app, clock):
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    client = make_app(SESSION_EMPTY_TIMEOUT_SECS=0).test_client()
     create(client)
     clock.advance(hours=23)
     assert swept(client, {}) == {"removed_sessions": [], "count": 0, "dry_run": False}
 
 
 def test_default_threshold_is_session_timeout_secs(make_app, clock):
-    client = make_app(SESSION_TIMEOUT_SECS=3600).test_client()
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    client = make_app(SESSION_TIMEOUT_SECS=3600, SESSION_EMPTY_TIMEOUT_SECS=0).test_client()
     sid = create(client)
     clock.advance(seconds=3599)
     assert swept(client)["removed_sessions"] == []
@@ -259,7 +266,9 @@ def test_default_threshold_is_session_timeout_secs(make_app, clock):
     assert swept(client)["removed_sessions"] == [sid]
 
 
-def test_max_inactive_hours_overrides_the_default(client, clock):
+def test_max_inactive_hours_overrides_the_default(make_app, clock):
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    client = make_app(SESSION_EMPTY_TIMEOUT_SECS=0).test_client()
     older = create(client)
     clock.advance(hours=2)
     newer = create(client)

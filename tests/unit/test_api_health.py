@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from html.parser import HTMLParser
 
@@ -294,6 +296,15 @@ def test_docs_page_loads_only_local_assets(client):
             assert asset.status_code == 200, url
             assert asset.get_data()
     assert f"{API}/openapi.json" in page
+
+
+def test_docs_page_turns_off_the_validator_badge(client):
+    """Swagger UI's default validatorUrl would send every visit's spec URL to a public
+    validator (and fetch its badge from there); "none" turns the badge off."""
+    page = client.get(f"{API}/docs").get_data(as_text=True)
+    match = re.search(r"var override_config = (\{.*?\});", page)
+    assert match, page
+    assert json.loads(match.group(1))["validatorUrl"] == "none"
 
 
 # --- two apps in one process -----------------------------------------------------------------

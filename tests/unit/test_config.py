@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import pytest
+from dotenv import dotenv_values
 
 from config import DEV_ADMIN_TOKEN, ConfigError, load_config
+from tests.entry_points import ROOT, run
+
+PRODUCTION = {"SECRET_KEY": "s3cret", "ADMIN_TOKEN": "t0ken"}
 
 
 def test_development_defaults_need_no_setup() -> None:
@@ -19,6 +25,10 @@ def test_development_defaults_need_no_setup() -> None:
     assert settings["HOST"] == "127.0.0.1" and settings["PORT"] == 5000
     assert settings["ASYNC_MODE"] == "eventlet"
     assert settings["CORS_ALLOWED_ORIGINS"] == "*"
+    # Sessions nobody joins end after 15 minutes, so anonymous creations cannot hold every
+    # SESSION_MAX_CONCURRENT slot for a day.
+    assert settings["SESSION_EMPTY_TIMEOUT_SECS"] == 900
+    assert load_config("production", PRODUCTION)["SESSION_EMPTY_TIMEOUT_SECS"] == 900
 
 
 def test_app_config_picks_the_profile() -> None:
@@ -125,3 +135,129 @@ def test_pool_settings_are_validated(name: str) -> None:
         load_config("development", {name: "-1"})
     with pytest.raises(ConfigError, match=name):
         load_config("development", {name: "many"})
+
+
+# --- every problem at once -------------------------------------------------------------------
+
+
+def test_every_missing_or_invalid_setting_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(
+            "production",
+            {"PORT": "70000", "LOG_FORMAT": "xml", "SESSION_TIMEOUT_SECS": "soon"},
+        )
+    assert raised.value.problems == [
+        "SECRET_KEY must be set when APP_CONFIG=production",
+        "ADMIN_TOKEN must be set when APP_CONFIG=production",
+        "LOG_FORMAT must be one of text, json, got 'xml'",
+        "PORT must be between 0 and 65535, got 70000",
+        "SESSION_TIMEOUT_SECS must be a whole number, got 'soon'",
+    ]
+    assert str(raised.value) == "; ".join(raised.value.problems)
+
+
+def test_a_bad_profile_still_names_the_other_problems() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, {"APP_CONFIG": "staging", "UNDO_DEPTH": "0"})
+    assert raised.value.problems == [
+        "APP_CONFIG must be one of development, testing, production, got 'staging'",
+        "UNDO_DEPTH must be >= 1, got 0",
+    ]
+
+
+def test_a_rule_across_settings_is_skipped_when_one_of_them_is_invalid() -> None:
+    """The heartbeat's default would stand in for the bad value: no second, invented error."""
+    with pytest.raises(ConfigError) as raised:
+        load_config(
+            "development", {"INSTANCE_HEARTBEAT_SECS": "often", "INSTANCE_DEAD_AFTER_SECS": "5"}
+        )
+    assert raised.value.problems == ["INSTANCE_HEARTBEAT_SECS must be a whole number, got 'often'"]
+    with pytest.raises(ConfigError) as raised:
+        load_config(
+            "development",
+            {"INSTANCE_HEARTBEAT_SECS": "30", "INSTANCE_DEAD_AFTER_SECS": "30", "PORT": "-1"},
+        )
+    assert len(raised.value.problems) == 2
+
+
+def test_a_config_error_made_from_one_sentence_still_works() -> None:
+    error = ConfigError("PORT must be set")
+    assert error.problems == ["PORT must be set"] and str(error) == "PORT must be set"
+
+
+# --- .env, for `python app.py` too -----------------------------------------------------------
+
+# Imports app.py as `python app.py` runs its top (the .env, the async mode, the monkey patch)
+# without serving, and reports what it chose.
+PROBE = """
+import json, logging, os, socket, sys, threading
+import app
+print(json.dumps({
+    "async_mode": app.ASYNC_MODE,
+    "socket_is_green": socket.socket.__module__.startswith("eventlet"),
+    "logging_lock_is_green": isinstance(logging._lock, threading._PyRLock),
+    "port": os.environ.get("PORT"),
+    "channel": os.environ.get("SOCKETIO_CHANNEL"),
+}))
+"""
+
+
+def probe_app(cwd, **env: str) -> dict:
+    finished = run([sys.executable, "-c", PROBE], cwd, **env)
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout)
+
+
+def test_app_py_reads_dot_env_before_choosing_the_async_mode(tmp_path) -> None:
+    (tmp_path / ".env").write_text(
+        "# as copied from .env.example\nASYNC_MODE=threading\nPORT=5123\n"
+        "SOCKETIO_CHANNEL='team a'\n"
+    )
+    chosen = probe_app(tmp_path)
+    assert chosen["async_mode"] == "threading" and chosen["socket_is_green"] is False
+    assert chosen["port"] == "5123" and chosen["channel"] == "team a"
+
+
+def test_app_py_finds_dot_env_in_a_parent_directory_as_flask_does(tmp_path) -> None:
+    (tmp_path / ".env").write_text("PORT=5124\n")
+    below = tmp_path / "deploy"
+    below.mkdir()
+    assert probe_app(below)["port"] == "5124"
+
+
+def test_the_real_environment_wins_over_dot_env(tmp_path) -> None:
+    (tmp_path / ".env").write_text("ASYNC_MODE=threading\nPORT=5123\n")
+    chosen = probe_app(tmp_path, ASYNC_MODE="eventlet", PORT="6000")
+    assert chosen["async_mode"] == "eventlet" and chosen["socket_is_green"] is True
+    assert chosen["port"] == "6000"
+
+
+def test_eventlet_from_dot_env_still_patches_everything_loaded_before_it(tmp_path) -> None:
+    """python-dotenv imports logging (and threading) before the monkey patch runs: the patch
+    must still green the lock logging created, as it does for eventlet's own imports."""
+    (tmp_path / ".env").write_text("ASYNC_MODE=eventlet\n")
+    chosen = probe_app(tmp_path)
+    assert chosen["async_mode"] == "eventlet"
+    assert chosen["socket_is_green"] is True and chosen["logging_lock_is_green"] is True
+
+
+def test_copying_the_example_changes_nothing_and_its_defaults_are_the_real_ones() -> None:
+    """`cp .env.example .env` then `make run` must behave as `make run` alone; production must
+    still refuse to start until real secrets are filled in."""
+    example = {
+        key: value or ""
+        for key, value in dotenv_values(ROOT / ".env.example").items()
+        if key != "APP_CONFIG"
+    }
+    assert load_config("development", example) == load_config("development", {})
+    with pytest.raises(ConfigError) as raised:
+        load_config("production", example)
+    assert [problem.split()[0] for problem in raised.value.problems] == [
+        "SECRET_KEY",
+        "ADMIN_TOKEN",
+    ]
+
+
+def test_without_dot_env_nothing_changes(tmp_path) -> None:
+    chosen = probe_app(tmp_path)
+    assert chosen["async_mode"] == "eventlet" and chosen["port"] is None

@@ -27,10 +27,13 @@ def sweep(app, **kwargs) -> lifecycle.SweepResult:
         return lifecycle.sweep(**kwargs)
 
 
-def test_idle_busy_and_pinned(app, client, connect, clock) -> None:
+def test_idle_busy_and_pinned(make_app, connect_to, clock) -> None:
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=0)
+    client = app.test_client()
     idle, busy, pinned = create(client), create(client), create(client)
     client.patch(f"/api/v1/sessions/{pinned}", json={"pinned": True}, headers=ADMIN)
-    join(connect(), busy)
+    join(connect_to(app), busy)
     clock.advance(seconds=DAY - 1)
     assert sweep(app).ended == {}
     clock.advance(seconds=1)
@@ -81,14 +84,28 @@ def test_never_joined_sessions_end_after_the_empty_timeout(make_app, clock, conn
     assert state(client, used)["is_active"] is True  # joined once: the idle rule applies
 
 
-def test_never_joined_is_off_by_default(app, client, clock) -> None:
+def test_never_joined_ends_after_15_minutes_by_default(app, client, clock) -> None:
+    """Anyone may create sessions: abandoned ones must not hold the concurrency cap a day."""
+    session_id = create(client)
+    clock.advance(seconds=899)
+    assert sweep(app).ended == {}
+    clock.advance(seconds=1)
+    assert sweep(app).ended == {session_id: "never_joined"}
+
+
+def test_never_joined_is_off_with_a_zero_empty_timeout(make_app, clock) -> None:
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=0)
+    client = app.test_client()
     session_id = create(client)
     clock.advance(seconds=DAY - 1)
     assert sweep(app).ended == {}
     assert state(client, session_id)["is_active"] is True
 
 
-def test_a_dry_run_changes_nothing(app, client, clock) -> None:
+def test_a_dry_run_changes_nothing(make_app, clock) -> None:
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=0)
+    client = app.test_client()
     idle = create(client)
     expiring = create(client, ttl_seconds=60)
     clock.advance(seconds=DAY)
@@ -99,7 +116,10 @@ def test_a_dry_run_changes_nothing(app, client, clock) -> None:
         assert db.session.scalar(select(func.count()).select_from(SweepRun)) == 0
 
 
-def test_the_end_reason_is_chosen_by_the_caller_not_the_trigger_label(app, client, clock) -> None:
+def test_the_end_reason_is_chosen_by_the_caller_not_the_trigger_label(make_app, clock) -> None:
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=0)
+    client = app.test_client()
     session_id = create(client)
     clock.advance(hours=2)
     assert sweep(app, max_inactive=timedelta(hours=1), trigger="admin").ended == {
@@ -212,7 +232,7 @@ def test_health_is_503_when_the_scheduler_it_started_has_died(make_app) -> None:
 def test_the_scheduler_runs_its_jobs_in_an_app_context(make_app, clock) -> None:
     from backend.jobs import LifecycleScheduler
 
-    app = make_app(SESSION_CLEANUP_INTERVAL=60)
+    app = make_app(SESSION_CLEANUP_INTERVAL=60, SESSION_EMPTY_TIMEOUT_SECS=0)  # idle rule alone
     with app.app_context():
         instances.start()
     client = app.test_client()
@@ -257,9 +277,12 @@ def test_one_scheduled_sweep_per_interval_across_processes(make_app, client, clo
     assert client.get("/api/v1/sessions/metrics").json["sweeper"]["runs"] == 1
 
 
-def test_the_sweep_survives_any_error_on_one_session(app, client, clock, monkeypatch) -> None:
+def test_the_sweep_survives_any_error_on_one_session(make_app, clock, monkeypatch) -> None:
     from backend import registry
 
+    # The idle rule alone: sessions nobody joins would otherwise end as `never_joined`.
+    app = make_app(SESSION_EMPTY_TIMEOUT_SECS=0)
+    client = app.test_client()
     bad, good = sorted([create(client), create(client)])
     clock.advance(seconds=DAY)
     end_if = registry.end_if
