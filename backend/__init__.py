@@ -21,7 +21,8 @@ from .cli import ConfigurationFailed, sessions_cli
 from .database import configure_engine, engine_options
 from .extensions import SCHEDULER_KEY, db, migrate, socketio
 from .jobs import LifecycleScheduler
-from .realtime import SessionNamespace
+from .realtime import GuardedPacket, SessionNamespace
+from .request_bodies import BoundedRequestBodies
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def create_app(
     configure_engine(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     namespace = _init_socketio(app)
+    # Outermost, so Engine.IO's polling requests get the same limit as the REST API.
+    app.wsgi_app = BoundedRequestBodies(app.wsgi_app, app.config["MAX_PAYLOAD_BYTES"])
     register_api(app)
     app.cli.add_command(sessions_cli)
     if _is_serving(app):
@@ -94,6 +97,8 @@ def _init_socketio(app: Flask) -> SessionNamespace:
         ping_interval=config["SOCKETIO_PING_INTERVAL"],
         ping_timeout=config["SOCKETIO_PING_TIMEOUT"],
         max_http_buffer_size=config["MAX_PAYLOAD_BYTES"],
+        # Undecodable JSON becomes an event the namespace refuses with an error ack.
+        serializer=GuardedPacket,
     )
     # Registered on every app's fresh server: @socketio.on handlers would vanish on the second
     # create_app (docs/stack-notes.md, trap 4).

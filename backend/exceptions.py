@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -13,16 +14,30 @@ class SessionHubError(Exception):
     default_message = "Internal server error."
     headers: dict[str, str] = {}
 
-    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.details = details or {}
+        self.headers = {**type(self).headers, **(headers or {})}
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
+        """`details` is always there (empty when there is nothing to add), so clients can
+        read it without checking."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+    def to_json(self) -> str:
+        return error_json(self.code, self.message, self.details)
+
+
+def error_json(code: str, message: str, details: dict[str, Any] | None = None) -> str:
+    """The one encoding of every error body, ours and the framework's: compact JSON."""
+    error = {"code": code, "message": message, "details": details or {}}
+    return json.dumps({"error": error}, separators=(",", ":"))
 
 
 class InvalidJSON(SessionHubError):
@@ -48,6 +63,12 @@ class Forbidden(SessionHubError):
     code = "forbidden"
     status = 403
     default_message = "The admin token is wrong."
+
+
+class PayloadTooLarge(SessionHubError):
+    code = "payload_too_large"
+    status = 413
+    default_message = "The request body is too large."
 
 
 class SessionNotFound(SessionHubError):

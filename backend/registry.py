@@ -41,6 +41,9 @@ def get_session(session_id: str) -> Session:
     return session
 
 
+NO_SWEEP_RETRY_AFTER = 60  # seconds, when SESSION_CLEANUP_INTERVAL=0 turns the sweep off
+
+
 def create_session(
     project_id: str, title: str | None = None, ttl_seconds: int | None = None
 ) -> Session:
@@ -51,7 +54,11 @@ def create_session(
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
     if limit and _count_active() >= limit:
         db.session.rollback()
-        raise SessionLimitReached(details={"limit": limit})
+        # No place frees up before a sweep can end a session (or someone ends one).
+        retry_after = current_app.config["SESSION_CLEANUP_INTERVAL"] or NO_SWEEP_RETRY_AFTER
+        raise SessionLimitReached(
+            details={"limit": limit}, headers={"Retry-After": str(retry_after)}
+        )
     now = clock.now()
     session = Session(
         project_id=project_id,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from ..schemas import ErrorSchema
+from ..schemas import ErrorSchema, SessionUpdateSchema
 from . import admin, docs, health, sessions
 from .auth import BEARER_SCHEME
-from .blueprint import URL_PREFIX
+from .blueprint import URL_PREFIX, SessionIdConverter
 from .errors import register_error_handlers
 
 API_SETTINGS = {
@@ -34,8 +34,12 @@ class SessionHubApi(Api):
 def register_api(app: Flask) -> Api:
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
+    app.url_map.converters[SessionIdConverter.NAME] = SessionIdConverter
     rest = SessionHubApi(app)
+    rest.register_converter(SessionIdConverter, SessionIdConverter.openapi_schema)
     rest.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    # The schema's own validator refuses `{}`; apispec cannot see that, so say it here.
+    rest.spec.components.schema("SessionUpdate", {"minProperties": 1}, schema=SessionUpdateSchema)
     for blueprint in (sessions.blp, admin.blp, health.blp):
         rest.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)

@@ -8,15 +8,21 @@ import re
 from typing import Any, NoReturn
 
 import flask
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, request
 from marshmallow import ValidationError
 from webargs import core
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from ..database import is_database_unavailable
-from ..exceptions import DatabaseUnavailable, InvalidJSON, SessionHubError, ValidationFailed
-from ..schemas import validation_details
+from ..exceptions import (
+    DatabaseUnavailable,
+    InvalidJSON,
+    SessionHubError,
+    ValidationFailed,
+    error_json,
+)
+from ..schemas import undecodable_json_reason, validation_details
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +40,16 @@ class StrictJSONParser(FlaskParser):
             return core.missing
         if not req.is_json:
             raise InvalidJSON(details={"content_type": req.mimetype or None})
-        payload = core.parse_json(body)
+        try:
+            payload = core.parse_json(body)
+        except json.JSONDecodeError:
+            raise  # webargs answers it through _handle_invalid_json_error
+        except (ValueError, RecursionError) as error:
+            # Numbers past Python's 4,300-digit limit, nesting past the recursion limit.
+            raise InvalidJSON(undecodable_json_reason(error, "The request body")) from None
         if not isinstance(payload, dict):
             raise InvalidJSON("The request body must be a JSON object.")
         return payload
-
-    def load_json(self, req: flask.Request, schema: Any) -> Any:
-        try:
-            return super().load_json(req, schema)
-        except RecursionError:
-            raise InvalidJSON("The request body is nested too deeply.") from None
 
     def _handle_invalid_json_error(
         self, error: Exception, req: flask.Request, *args: Any, **kwargs: Any
@@ -72,20 +78,33 @@ def _snake(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def domain_error_response(error: SessionHubError) -> tuple[Response, int, dict[str, str]]:
-    return jsonify(error.to_dict()), error.status, error.headers
+def domain_error_response(error: SessionHubError) -> Response:
+    return Response(
+        error.to_json(), error.status, headers=error.headers, mimetype="application/json"
+    )
 
 
 def http_error_response(error: HTTPException) -> Response:
     """Flask's own 404/405/413/... in our shape, keeping headers such as Allow."""
     response = error.get_response()
-    code = {413: "payload_too_large"}.get(error.code or 500, _snake(error.name))
-    response.data = json.dumps({"error": {"code": code, "message": error.description}})
+    status = error.code or 500
+    code = {413: "payload_too_large"}.get(status, _snake(error.name))
+    response.set_data(error_json(code, error.description or error.name, _details(error)))
     response.content_type = "application/json"
     return response
 
 
-def unexpected_error_response(error: Exception) -> tuple[Response, int, dict[str, str]]:
+def _details(error: HTTPException) -> dict[str, Any]:
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        return {"allowed_methods": sorted(error.valid_methods)}
+    if isinstance(error, NotFound):
+        return {"path": request.path}
+    if isinstance(error, RequestEntityTooLarge):
+        return {"max_bytes": current_app.config["MAX_CONTENT_LENGTH"]}
+    return {}
+
+
+def unexpected_error_response(error: Exception) -> Response:
     if is_database_unavailable(error):
         # One line, not a traceback per request: an outage would flood the log otherwise.
         log.warning("database unavailable: %s", error.__class__.__name__)

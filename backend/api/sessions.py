@@ -26,12 +26,17 @@ blp = ApiBlueprint(
     "sessions", __name__, url_prefix=URL_PREFIX, description="Collaborative sessions"
 )
 ADMIN_DOC = {"security": [{"bearerAuth": []}]}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait: SESSION_CLEANUP_INTERVAL, or 60 with the sweep off",
+    "schema": {"type": "integer"},
+}
 
 
 @blp.route("/sessions")
 class Sessions(MethodView):
     @blp.arguments(SessionListQuerySchema, location="query")
     @blp.response(200, SessionListSchema)
+    @blp.alt_response(400, schema=ErrorSchema, description="A cursor this server did not issue")
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List sessions, newest activity first, a page at a time."""
         sessions, next_cursor = registry.list_sessions(**query)
@@ -39,7 +44,12 @@ class Sessions(MethodView):
 
     @blp.arguments(SessionCreateSchema)
     @blp.response(201, SessionDetailSchema)
-    @blp.alt_response(429, schema=ErrorSchema, description="Too many active sessions")
+    @blp.alt_response(
+        429,
+        schema=ErrorSchema,
+        description="Too many active sessions",
+        headers={"Retry-After": RETRY_AFTER_HEADER},
+    )
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """Create a session."""
         session = registry.create_session(**body)
@@ -47,7 +57,7 @@ class Sessions(MethodView):
         return registry.session_detail(session), {"Location": location}
 
 
-@blp.route("/sessions/<session_id>", endpoint="Session")
+@blp.route("/sessions/<session_id:session_id>", endpoint="Session")
 class SessionResource(MethodView):
     @blp.response(200, SessionDetailSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such session")
@@ -73,7 +83,7 @@ class SessionResource(MethodView):
         return registry.session_detail(session)
 
 
-@blp.route("/sessions/<session_id>/info")
+@blp.route("/sessions/<session_id:session_id>/info")
 @blp.response(200, SessionInfoSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_info(session_id: str) -> dict[str, Any]:
@@ -87,7 +97,7 @@ def session_info(session_id: str) -> dict[str, Any]:
     }
 
 
-@blp.route("/sessions/<session_id>/clients")
+@blp.route("/sessions/<session_id:session_id>/clients")
 @blp.response(200, ClientListSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_clients(session_id: str) -> dict[str, Any]:
@@ -97,7 +107,7 @@ def session_clients(session_id: str) -> dict[str, Any]:
     return {"session_id": session.id, "active_clients": len(memberships), "clients": memberships}
 
 
-@blp.route("/sessions/<session_id>/document")
+@blp.route("/sessions/<session_id:session_id>/document")
 @blp.response(200, DocumentSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_document(session_id: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Socket.IO edge: the namespace clients talk to, registered by create_app on each app."""
 
 from .namespace import SessionNamespace
+from .packets import GuardedPacket
 
-__all__ = ["SessionNamespace"]
+__all__ = ["GuardedPacket", "SessionNamespace"]

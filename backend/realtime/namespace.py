@@ -8,6 +8,7 @@ raise inside python-socketio (docs/stack-notes.md, trap 10).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,14 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import activity, broadcast, clock, documents, presence, registry
-from ..exceptions import NotConnected, NotJoined, RateLimited, UnknownEvent
+from ..exceptions import (
+    InvalidPayload,
+    NotConnected,
+    NotJoined,
+    RateLimited,
+    SessionEnded,
+    UnknownEvent,
+)
 from ..extensions import db
 from ..schemas import (
     ClientSchema,
@@ -30,10 +38,13 @@ from ..schemas import (
     validation_details,
 )
 from .acks import acknowledge, failure
+from .packets import UNDECODABLE_EVENT
 from .ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
+# Names python-socketio raises itself; from a client they are ordinary, unknown events.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 CLIENTS = ClientSchema(many=True)
 DETAIL = SessionDetailSchema()
 # python-socketio's disconnect reasons, as stored in memberships.left_reason.
@@ -53,6 +64,7 @@ class Connection:
     name: str | None
     device_id: str | None
     bucket: TokenBucket
+    clock: clock.Clock  # the app's, read without pushing an app context on every event
     # session id -> this socket's membership there, as other clients see its changes
     joined: dict[str, documents.Author] = field(default_factory=dict)
 
@@ -61,35 +73,47 @@ class SessionNamespace(Namespace):
     def __init__(self, namespace: str = broadcast.NAMESPACE) -> None:
         super().__init__(namespace)
         self.connections: dict[str, Connection] = {}
+        # Per green thread: departures queued by disconnect handlers nested in a send.
+        self._departures = threading.local()
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Route one event: rate limit, then the handler (or an error for unknown events), then
         the activity it counts as.
 
-        Runs outside Flask's request context (the handler gets one), so it enters the app of the
-        socket's own environ for the clock and the database.
+        A refused event costs a dictionary lookup and the bucket: no Flask context and no
+        database, so a flood's refused events cost others next to nothing. `connect` and
+        `disconnect` reach their handlers only when python-socketio itself raises them; a
+        client may send events with those names too, and gets `unknown_event`.
         """
-        if event in ("connect", "disconnect"):
-            return super().trigger_event(event, *args)
         sid = args[0] if args else None
+        if event == "connect" and sid not in self.connections:
+            return super().trigger_event(event, *args)
+        if event == "disconnect" and not self._still_connected(sid):
+            return super().trigger_event(event, *args)
         connection = self.connections.get(sid)
-        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
-        if connection is None or not environ:
+        if connection is None:
             return failure(NotConnected())
-        app = environ["flask.app"]
-        with app.app_context():
-            if not connection.bucket.take(clock.now()):
-                if connection.bucket.flooding:
-                    log.warning("disconnecting sid=%s: kept sending past its rate limit", sid)
-                    self.disconnect(sid)
-                return failure(RateLimited())
-        if hasattr(self, f"on_{event}"):
-            result = super().trigger_event(event, *args)
-        else:
+        if not connection.bucket.take(connection.clock.now()):
+            if connection.bucket.flooding:
+                self._cut_off(sid)
+            return failure(RateLimited())
+        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
+        if not environ:
+            return failure(NotConnected())
+        if event is UNDECODABLE_EVENT:
+            result = failure(InvalidPayload(args[1]))
+        elif event in RESERVED_EVENTS or not hasattr(self, f"on_{event}"):
             result = failure(UnknownEvent(f"There is no event called {event!r}."))
-        with app.app_context():
+        else:
+            result = super().trigger_event(event, *args)
+        with environ["flask.app"].app_context():
             self._record_activity(sid, connection)
         return result
+
+    def _still_connected(self, sid: str | None) -> bool:
+        """python-socketio marks a socket as leaving before it runs the disconnect handler, so
+        a `disconnect` for a socket it still counts as connected came from the client."""
+        return sid is not None and self.socketio.server.manager.is_connected(sid, self.namespace)
 
     def live_sids(self) -> set[str]:
         """The sockets this process holds right now."""
@@ -101,13 +125,26 @@ class SessionNamespace(Namespace):
         Closing the Engine.IO connection, not sending a Socket.IO disconnect, so clients
         treat it as a dropped connection and reconnect (then rejoin) on their own.
         """
-        server = self.socketio.server
         sids = list(self.connections)
         for sid in sids:
-            eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
-            if eio_sid is not None:
-                server.eio.disconnect(eio_sid)
+            self._close_transport(self._eio_sid(sid))
         return len(sids)
+
+    def _cut_off(self, sid: str) -> None:
+        """A client that kept sending past its rate limit: a Socket.IO disconnect tells it not
+        to reconnect, and closing the transport stops reading what it has queued up (a burst
+        of 5,000 events was otherwise read and refused one by one after the disconnect)."""
+        log.warning("disconnecting sid=%s: kept sending past its rate limit", sid)
+        eio_sid = self._eio_sid(sid)  # looked up first: the disconnect forgets it
+        self.disconnect(sid)
+        self._close_transport(eio_sid)
+
+    def _eio_sid(self, sid: str) -> str | None:
+        return self.socketio.server.manager.eio_sid_from_sid(sid, self.namespace)
+
+    def _close_transport(self, eio_sid: str | None) -> None:
+        if eio_sid is not None:
+            self.socketio.server.eio.disconnect(eio_sid)
 
     @staticmethod
     def _record_activity(sid: str, connection: Connection) -> None:
@@ -133,27 +170,52 @@ class SessionNamespace(Namespace):
             ) from None
         config = current_app.config
         rate = config["SOCKET_RATE_LIMIT"]
+        app_clock = current_app.extensions[clock.EXTENSION_KEY]
         self.connections[request.sid] = Connection(
             name=info["name"],
             device_id=str(info["device_id"]) if info["device_id"] else None,
-            bucket=TokenBucket(rate=rate, burst=2 * rate, now=clock.now()),
+            bucket=TokenBucket(rate=rate, burst=2 * rate, now=app_clock.now()),
+            clock=app_clock,
         )
 
     def on_disconnect(self, reason: str | None = None) -> None:
-        """The socket is gone, however it went: its rooms hear `presence` for each session."""
+        """The socket is gone, however it went: its rooms hear `presence` for each session.
+
+        A send to a socket that has just timed out runs that socket's disconnect handler
+        inside the send. So a handler that runs inside another one's send only queues its
+        news, and the outermost handler sends the queue once its own send is done: 100
+        silent clients timing out together nest one handler deep, not 100.
+        """
         sid = request.sid
         self.connections.pop(sid, None)
         left_reason = _LEFT_REASONS.get(reason or "", "client_disconnect")
         try:
             changes = presence.disconnect(sid, left_reason)
-        except SQLAlchemyError:
+        except Exception:
             # The database is unreachable: the memberships stay open and are reclaimed with
             # this instance (heartbeat or restart); raising here would only break the server.
             log.exception("could not close the memberships of sid=%s", sid)
             db.session.rollback()
             return
-        for change in changes:
-            presence.announce(change)
+        self._announce_departures(changes)
+
+    def _announce_departures(self, changes: list[presence.PresenceChange]) -> None:
+        queue = getattr(self._departures, "queue", None)
+        if queue is not None:  # inside another disconnect handler's send: it sends ours
+            queue.extend(changes)
+            return
+        self._departures.queue = queue = list(changes)
+        try:
+            while queue:
+                change = queue.pop(0)
+                try:
+                    presence.announce(change)
+                except Exception:
+                    log.exception(
+                        "could not announce departures from session=%s", change.session.id
+                    )
+        finally:
+            self._departures.queue = None
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -240,7 +302,10 @@ class SessionNamespace(Namespace):
     def _author(self, session_id: str) -> documents.Author:
         author = self.connections[request.sid].joined.get(session_id)
         if author is None:
-            registry.get_session(session_id)  # unknown session beats not joined
+            # Unknown session, then ended session, beat not joined: they say more.
+            session = registry.get_session(session_id)
+            if not session.is_active or session.is_expired(clock.now()):
+                raise SessionEnded(details={"session_id": session.id})
             raise NotJoined(details={"session_id": session_id})
         return author
 

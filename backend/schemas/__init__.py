@@ -1,6 +1,7 @@
 """marshmallow schemas: strict fields, REST bodies and responses, Socket.IO payloads."""
 
 from .fields import (
+    MAX_JSON_DEPTH,
     PROPS_MAX_BYTES,
     UNKNOWN_FIELD,
     BodySchema,
@@ -10,7 +11,10 @@ from .fields import (
     StrictInteger,
     StrictNumber,
     StrictString,
+    json_depth_exceeds,
     props_size,
+    storable_text_problem,
+    undecodable_json_reason,
     validation_details,
 )
 from .rest import (
@@ -47,6 +51,7 @@ from .socket import (
 
 __all__ = [
     "MAX_INACTIVE_HOURS",
+    "MAX_JSON_DEPTH",
     "OPERATION_TYPES",
     "PROPS_MAX_BYTES",
     "UNKNOWN_FIELD",
@@ -82,6 +87,9 @@ __all__ = [
     "StrictNumber",
     "StrictString",
     "SweeperSchema",
+    "json_depth_exceeds",
     "props_size",
+    "storable_text_problem",
+    "undecodable_json_reason",
     "validation_details",
 ]

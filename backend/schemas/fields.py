@@ -23,37 +23,71 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+# Every integer we store is a 64-bit column; a larger one would fail inside the driver.
+INT64_MAX = 2**63 - 1
+
+
 class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("Must be a whole number.")
+        if not -INT64_MAX <= value <= INT64_MAX:
+            raise ValidationError(f"Must be between {-INT64_MAX} and {INT64_MAX}.")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
 class StrictNumber(fields.Float):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValidationError("Must be a finite number.")
-        return float(value)
+        try:
+            number = float(value)  # an integer past float's range overflows here
+        except OverflowError:
+            raise ValidationError("Must be a finite number.") from None
+        if not math.isfinite(number):
+            raise ValidationError("Must be a finite number.")
+        return number
+
+
+def storable_text_problem(value: str) -> str | None:
+    """Why the databases cannot store this text, or None: PostgreSQL refuses NUL, and a lone
+    surrogate ("\\ud800", valid in JSON and in a Python str) is not UTF-8 at all."""
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "Must be valid Unicode text (no lone surrogates)."
+    return None
+
+
+# OpenAPI patterns saying what StrictString refuses, so the spec is as strict as the server:
+# no NUL anywhere, and (for required text that is trimmed) something besides white space.
+TEXT_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 class StrictString(fields.String):
-    """A string, trimmed unless `strip=False` (ids are taken as given); NUL is refused because
-    PostgreSQL cannot store it and SQLite can."""
+    """A string, trimmed unless `strip=False` (ids are taken as given), that every database
+    can store (`storable_text_problem`). `not_blank` refuses what trims to nothing."""
 
-    def __init__(self, *args: Any, strip: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, *args: Any, strip: bool = True, not_blank: bool = False, **kwargs: Any
+    ) -> None:
+        metadata = dict(kwargs.pop("metadata", None) or {})
+        metadata.setdefault("pattern", NOT_BLANK_TEXT_PATTERN if not_blank else TEXT_PATTERN)
+        super().__init__(*args, metadata=metadata, **kwargs)
         self.strip = strip
+        self.not_blank = not_blank
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError("Must be a string.")
-        if "\x00" in value:
-            raise ValidationError("Must not contain NUL characters.")
+        problem = storable_text_problem(value)
+        if problem:
+            raise ValidationError(problem)
+        if self.not_blank and not value.strip():
+            raise ValidationError("Must not be blank.")
         return value.strip() if self.strip else value
 
 
@@ -75,27 +109,66 @@ class SessionIdField(StrictString):
 
 
 PROPS_MAX_BYTES = 64 * 1024
+# How deep objects and arrays may nest in client JSON that we store and send on. python-socketio
+# walks outgoing data recursively, so a document nested ~1,000 deep could be stored but never
+# sent again: every later join to its session would fail.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if objects and arrays nest deeper than `limit` (a bare object is depth 1).
+
+    Iterative, so it cannot itself hit the recursion limit on hostile input."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def props_size(props: dict[str, Any]) -> int:
-    """Bytes of the props as compact UTF-8 JSON; raises ValueError for NaN or Infinity."""
+    """Bytes of the props as compact UTF-8 JSON; raises ValueError for NaN or Infinity, and
+    UnicodeEncodeError (a ValueError) for a lone surrogate."""
     encoded = json.dumps(props, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return len(encoded.encode())
 
 
 class PropsField(fields.Dict):
-    """A JSON object of node properties, at most PROPS_MAX_BYTES once serialised."""
+    """A JSON object of node properties, at most PROPS_MAX_BYTES once serialised and at most
+    MAX_JSON_DEPTH deep."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
+        if json_depth_exceeds(value):
+            raise ValidationError(f"Must nest at most {MAX_JSON_DEPTH} levels deep.")
         try:
             size = props_size(value)
+        except UnicodeEncodeError:
+            raise ValidationError("Must be valid Unicode text (no lone surrogates).") from None
         except (ValueError, TypeError):
             raise ValidationError("Must hold only JSON values (no NaN or Infinity).") from None
         if size > PROPS_MAX_BYTES:
             raise ValidationError(f"Must be at most {PROPS_MAX_BYTES} bytes as JSON.")
         return value
+
+
+def undecodable_json_reason(error: BaseException, what: str) -> str:
+    """Why the JSON decoder refused `what` (a body, a payload), without echoing it back."""
+    if isinstance(error, RecursionError):
+        return f"{what} is nested too deeply to decode."
+    # Python refuses integers over 4,300 digits; Engine.IO's own decoder over 100.
+    if "integer string conversion" in str(error) or "Integer is too large" in str(error):
+        return f"{what} holds a number too long to decode."
+    return f"{what} is not valid JSON."
 
 
 # --- validation errors, described once for REST and sockets ----------------------------------

@@ -13,7 +13,9 @@ from .fields import BodySchema, StrictBoolean, StrictInteger, StrictNumber, Stri
 
 
 class SessionCreateSchema(BodySchema):
-    project_id = StrictString(required=True, validate=validate.Length(min=1, max=128))
+    project_id = StrictString(
+        required=True, not_blank=True, validate=validate.Length(min=1, max=128)
+    )
     title = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=200))
     ttl_seconds = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=366 * 86400)
@@ -37,9 +39,14 @@ MAX_INACTIVE_HOURS = 100 * 366 * 24
 class CleanupSchema(BodySchema):
     # The upper bound keeps `now - timedelta(hours=...)` inside datetime's range.
     max_inactive_hours = StrictNumber(
-        validate=validate.Range(min=0, min_inclusive=False, max=MAX_INACTIVE_HOURS)
+        validate=validate.Range(min=0, min_inclusive=False, max=MAX_INACTIVE_HOURS),
+        # apispec drops min_inclusive; without this the spec would allow 0.
+        metadata={"exclusiveMinimum": True},
     )
     dry_run = StrictBoolean(load_default=False)
+
+
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # what encode_cursor writes: unpadded base64url
 
 
 class SessionListQuerySchema(Schema):
@@ -54,9 +61,16 @@ class SessionListQuerySchema(Schema):
     status = fields.String(
         load_default="active", validate=validate.OneOf(("active", "ended", "all"))
     )
-    project_id = fields.String(validate=validate.Length(min=1, max=128))
+    project_id = StrictString(not_blank=True, validate=validate.Length(min=1, max=128))
     limit = fields.Integer(strict=False, load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(min=1, max=512))
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=512),
+        metadata={
+            "pattern": CURSOR_PATTERN,
+            "description": "Opaque: pass back a `next_cursor` from an earlier page; any other "
+            "value is refused with 400 `invalid_cursor`.",
+        },
+    )
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -172,10 +186,10 @@ class HealthSchema(Schema):
 
 
 class ErrorBodySchema(Schema):
-    code = fields.String()
-    message = fields.String()
-    details = fields.Dict()
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(required=True, metadata={"description": "Empty when there is none."})
 
 
 class ErrorSchema(Schema):
-    error = fields.Nested(ErrorBodySchema)
+    error = fields.Nested(ErrorBodySchema, required=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
+
 import pytest
 
 from tests.conftest import ADMIN
@@ -21,6 +25,9 @@ def assert_error(response, status, code):
     assert set(body) == {"error"}
     assert body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["details"], dict)  # always there, even when empty
+    # One encoder for every error body, Flask's own included: compact, like every answer.
+    assert ", " not in response.get_data(as_text=True).split('"message"')[0]
     return body["error"]
 
 
@@ -239,4 +246,195 @@ def test_a_wrong_method_is_405_in_the_json_shape_with_allow(client, app, method,
     response = getattr(client, method)(url, json={"project_id": "p"}, headers=ADMIN)
     assert_error(response, 405, "method_not_allowed")
     assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
+    assert database_state(app) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("get", CLEANUP, {"OPTIONS", "POST"}),
+        ("delete", CLEANUP, {"OPTIONS", "POST"}),
+        ("patch", f"{SESSIONS}/metrics", {"GET", "HEAD", "OPTIONS"}),
+        ("delete", f"{SESSIONS}/metrics", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_static_routes_beside_a_session_advertise_only_their_own_methods(
+    client, method, url, allowed
+):
+    """/sessions/cleanup and /sessions/metrics are not session ids: their 405 and OPTIONS
+    answers list only their own methods, not the session's GET, PATCH and DELETE."""
+    error = assert_error(getattr(client, method)(url, headers=ADMIN), 405, "method_not_allowed")
+    assert set(error["details"]["allowed_methods"]) == allowed
+    response = client.get(url) if method != "get" else client.options(url)
+    options = client.options(url)
+    assert {m.strip() for m in options.headers["Allow"].split(",")} == allowed
+    assert response.status_code in (200, 405)
+
+
+def test_flask_errors_carry_details(client, small_client):
+    assert assert_error(client.get("/api/v1/nope"), 404, "not_found")["details"] == {
+        "path": "/api/v1/nope"
+    }
+    _, small = small_client
+    too_big = small.post(SESSIONS, data="x" * (LIMIT + 1), content_type="application/json")
+    assert assert_error(too_big, 413, "payload_too_large")["details"] == {"max_bytes": LIMIT}
+    assert assert_error(client.post(CLEANUP), 401, "unauthorized")["details"] == {}
+
+
+# --- chunked bodies (Transfer-Encoding: chunked, no Content-Length) ----------------------------
+
+
+def chunked(client, url, body: bytes, headers=None):
+    """A chunked request as eventlet hands it on: the chunks decoded, no Content-Length, and
+    nothing telling Werkzeug that the stream ends."""
+    return client.post(
+        url,
+        input_stream=io.BytesIO(body),
+        headers={
+            "Transfer-Encoding": "chunked",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+        environ_overrides={"CONTENT_LENGTH": ""},
+    )
+
+
+def test_a_chunked_dry_run_does_not_sweep(client, app, idle_session):
+    before = database_state(app)
+    response = chunked(client, CLEANUP, b'{"dry_run": true}', ADMIN)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"removed_sessions": [idle_session], "count": 1, "dry_run": True}
+    assert database_state(app) == before
+
+
+def test_a_chunked_body_is_read_like_any_other(client):
+    response = chunked(client, SESSIONS, b'{"project_id": "chunked", "title": "t"}')
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["project_id"] == "chunked"
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_changes_nothing(small_client, clock):
+    app, client = small_client
+    session_id = create(client)
+    clock.advance(hours=25)
+    before = database_state(app)
+    body = b'{"dry_run": false, "x": "' + b"y" * (LIMIT * 10) + b'"}'
+    error = assert_error(chunked(client, CLEANUP, body, ADMIN), 413, "payload_too_large")
+    assert error["details"] == {"max_bytes": LIMIT}
+    assert database_state(app) == before
+    assert client.get(f"{SESSIONS}/{session_id}").get_json()["is_active"]
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_engine_io_reads_it(small_client):
+    """Engine.IO's own refusal of an oversized polling POST left the request unanswered."""
+    _, client = small_client
+    response = client.post(
+        "/socket.io/?EIO=4&transport=polling&sid=unknown", data="4" + "x" * (LIMIT + 10)
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+# --- text the database cannot store, numbers too long to parse ----------------------------------
+
+
+@pytest.mark.parametrize("field", ["project_id", "title"])
+def test_a_lone_surrogate_is_422_and_changes_nothing(client, app, field):
+    before = database_state(app)
+    body = {"project_id": "p", field: "bad \ud800 text"}
+    raw = json.dumps(body).replace("\\\\ud800", "\\ud800")
+    assert "\\ud800" in raw
+    response = client.post(SESSIONS, data=raw, content_type="application/json")
+    error = assert_error(response, 422, "validation_error")
+    assert field in error["details"]["fields"]
+    assert database_state(app) == before
+
+
+@pytest.mark.parametrize("digits", [5000, 100_000])
+@pytest.mark.parametrize("route", ROUTE_NAMES)
+def test_a_number_too_long_to_parse_is_400_invalid_json(client, app, idle_session, route, digits):
+    before = database_state(app)
+    data = '{"ttl_seconds": ' + "9" * digits + "}"
+    error = assert_error(
+        send(client, idle_session, route, data, "application/json"), 400, "invalid_json"
+    )
+    assert "too long" in error["message"]
+    assert database_state(app) == before
+
+
+def test_a_number_past_floats_range_is_422(client, app, idle_session):
+    before = database_state(app)
+    data = '{"max_inactive_hours": ' + "9" * 400 + "}"
+    response = client.post(CLEANUP, data=data, content_type="application/json", headers=ADMIN)
+    assert (
+        "max_inactive_hours" in assert_error(response, 422, "validation_error")["details"]["fields"]
+    )
+    assert database_state(app) == before
+
+
+def test_a_number_python_parses_but_no_column_holds_is_422(client, app, idle_session):
+    before = database_state(app)
+    data = '{"project_id": "p", "ttl_seconds": ' + "9" * 4000 + "}"
+    response = client.post(SESSIONS, data=data, content_type="application/json")
+    assert "ttl_seconds" in assert_error(response, 422, "validation_error")["details"]["fields"]
+    assert database_state(app) == before
+
+
+def test_session_limit_answers_retry_after(make_app):
+    app = make_app(SESSION_MAX_CONCURRENT=1, SESSION_CLEANUP_INTERVAL=120)
+    client = app.test_client()
+    create(client)
+    response = client.post(SESSIONS, json={"project_id": "p"})
+    assert_error(response, 429, "session_limit_reached")
+    assert response.headers["Retry-After"] == "120"
+
+
+def test_session_limit_with_the_sweep_off_still_answers_retry_after(make_app):
+    client = make_app(SESSION_MAX_CONCURRENT=1, SESSION_CLEANUP_INTERVAL=0).test_client()
+    create(client)
+    response = client.post(SESSIONS, json={"project_id": "p"})
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "60"
+
+
+# --- the spec says what the server refuses ---------------------------------------------------
+
+
+def test_the_spec_is_as_strict_as_the_server(client):
+    """Each of these was looser in the spec than in the server, so a client generated from
+    the spec sent requests the server refused."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["SessionUpdate"]["minProperties"] == 1  # PATCH {} is 422
+    hours = schemas["Cleanup"]["properties"]["max_inactive_hours"]
+    assert hours["minimum"] == 0 and hours["exclusiveMinimum"] is True  # 0 is 422
+    create = schemas["SessionCreate"]["properties"]
+    assert re_refuses(create["title"]["pattern"], "a\x00b")  # NUL is 422
+    assert re_refuses(create["project_id"]["pattern"], "   ")  # blank is 422
+    listing = spec["paths"]["/api/v1/sessions"]["get"]
+    [cursor] = [p for p in listing["parameters"] if p["name"] == "cursor"]
+    assert re_refuses(cursor["schema"]["pattern"], "not a cursor!")
+    assert "400" in listing["responses"]  # invalid_cursor
+    limit = spec["paths"]["/api/v1/sessions"]["post"]["responses"]["429"]
+    assert "Retry-After" in limit["headers"]
+    assert set(schemas["ErrorBody"]["required"]) == {"code", "message", "details"}
+
+
+def re_refuses(pattern: str, value: str) -> bool:
+    return re.search(pattern, value) is None
+
+
+@pytest.mark.parametrize(
+    ("route", "data", "field"),
+    [
+        ("patch", "{}", "_schema"),
+        ("cleanup", '{"max_inactive_hours": 0}', "max_inactive_hours"),
+        ("create", '{"project_id": "a\\u0000b"}', "project_id"),
+        ("create", '{"project_id": "   "}', "project_id"),
+    ],
+)
+def test_what_the_spec_refuses_the_server_refuses(client, app, idle_session, route, data, field):
+    before = database_state(app)
+    response = send(client, idle_session, route, data, "application/json")
+    error = assert_error(response, 422, "validation_error")
+    assert field in error["details"]["fields"]
     assert database_state(app) == before

@@ -370,5 +370,6 @@ def test_a_socket_event_during_an_outage_answers_service_unavailable(app, connec
         "error": {
             "code": "service_unavailable",
             "message": "The database is unavailable; nothing changed. Retry shortly.",
+            "details": {},
         },
     }

@@ -155,7 +155,11 @@ def test_join_rejects_a_payload_that_is_not_an_object(connect, payload) -> None:
     ack = connect().emit("join_session", payload, callback=True)
     assert ack == {
         "ok": False,
-        "error": {"code": "invalid_payload", "message": "The payload must be an object."},
+        "error": {
+            "code": "invalid_payload",
+            "message": "The payload must be an object.",
+            "details": {},
+        },
     }
 
 
