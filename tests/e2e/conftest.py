@@ -24,6 +24,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+# For tests of the HTTP and Socket.IO layers, where the database only stores what they let
+# through: one backend is enough, and keeps `make test` inside its time budget.
+SQLITE_ONLY = pytest.mark.parametrize("e2e_database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=BACKENDS)
 def e2e_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database per e2e test: servers leave rows behind that no test should see."""

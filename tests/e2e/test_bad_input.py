@@ -17,7 +17,14 @@ import pytest
 import requests
 import socketio
 
-from tests.e2e.conftest import ADMIN, active_clients, create_session, left_reasons, wait_for
+from tests.e2e.conftest import (
+    ADMIN,
+    SQLITE_ONLY,
+    active_clients,
+    create_session,
+    left_reasons,
+    wait_for,
+)
 from tests.e2e.raw_socketio import (
     PingAnswerer,
     PollingSocket,
@@ -108,6 +115,7 @@ def joined(
 # --- chunked request bodies ---------------------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_a_chunked_dry_run_only_lists_what_it_would_end(start_server) -> None:
     """Under eventlet a chunked body (no Content-Length) used to reach Werkzeug as empty, so a
     dry run sent that way ran a real sweep."""
@@ -123,6 +131,7 @@ def test_a_chunked_dry_run_only_lists_what_it_would_end(start_server) -> None:
     assert is_active(server, session_id)
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     ("env", "size"),
     [({"MAX_PAYLOAD_BYTES": str(SMALL_LIMIT)}, SMALL_LIMIT + 4096), ({}, 20 * 1024 * 1024)],
@@ -151,6 +160,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_sweeps_nothing(
 HTTP_ANSWER_SECS = 10.0
 
 
+@SQLITE_ONLY
 def test_a_polling_post_over_the_payload_limit_gets_an_http_answer(start_server) -> None:
     """engine.io refuses the body (ContentTooLongError) and disconnects the socket, but its
     `Socket.close()` waits for a poll to take the CLOSE packet; with no GET pending none ever
@@ -172,6 +182,7 @@ def test_a_polling_post_over_the_payload_limit_gets_an_http_answer(start_server)
 # --- reserved event names -----------------------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_reserved_event_names_from_a_client_are_unknown_events(server, raw_sockets) -> None:
     """python-socketio routes an event named `disconnect` or `connect` to those handlers:
     a client could close its own memberships behind the server's back, or reset its state."""
@@ -191,6 +202,7 @@ def test_reserved_event_names_from_a_client_are_unknown_events(server, raw_socke
     assert outcome(raw.call("operation", {"session_id": session_id, "op": op}, ack_id=3)) == "ok"
 
 
+@SQLITE_ONLY
 def test_a_fake_connect_does_not_refill_the_rate_limit(start_server, raw_sockets) -> None:
     """A `connect` event used to rebuild the connection's state, its token bucket included."""
     server = start_server(SOCKET_RATE_LIMIT="5")  # 5 a second, bursts to 10
@@ -272,6 +284,7 @@ def presence_count(client: socketio.Client) -> int | None:
 # --- packets the JSON parser cannot take --------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_packets_the_json_parser_cannot_take_get_an_invalid_payload_ack(
     server, raw_sockets
 ) -> None:

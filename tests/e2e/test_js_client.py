@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN, active_clients, create_session, wait_for
+from tests.e2e.conftest import ADMIN, SQLITE_ONLY, active_clients, create_session, wait_for
 from tests.e2e.server import ROOT
 
 JS_DIR = Path(__file__).with_name("js")
@@ -101,6 +101,7 @@ class NodeOutput:
         raise AssertionError(f"node never printed {wanted!r}; it printed {self.seen}")
 
 
+@SQLITE_ONLY
 def test_the_readme_javascript_snippet_runs_as_pasted(
     server, node_client, sio_clients, tmp_path
 ) -> None:
@@ -136,6 +137,7 @@ def test_the_readme_javascript_snippet_runs_as_pasted(
         process.stderr.close()
 
 
+@SQLITE_ONLY
 def test_the_readme_javascript_snippet_reports_a_refused_join(server, node_client, tmp_path):
     script = readme_client(tmp_path)
     finished = subprocess.run(

@@ -9,11 +9,13 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
+from tests.e2e.conftest import SQLITE_ONLY
 from tests.e2e.server import ROOT, ServerProcess
 
 SECOND_START_TIMEOUT = 60.0
 
 
+@SQLITE_ONLY
 def test_a_second_server_on_a_busy_port_is_refused_and_the_first_keeps_serving(
     server: ServerProcess, tmp_path
 ) -> None:
