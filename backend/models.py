@@ -118,6 +118,10 @@ class Session(db.Model):
         """Past its TTL: refused even before the sweep has ended it (DESIGN section 5)."""
         return is_past_ttl(self.created_at, self.ttl_seconds, now)
 
+    def has_ended(self, now: datetime) -> bool:
+        """Ended, or past its TTL: joins and edits get `session_ended` either way."""
+        return not self.is_active or self.is_expired(now)
+
     def duration_seconds(self, now: datetime) -> float:
         end = self.ended_at or now
         return max(0.0, (end - self.created_at).total_seconds())

@@ -133,7 +133,7 @@ def _join_locked(
     begin_write()
     session = _lock_session(session_id)
     now = clock.now()
-    if not session.is_active or session.is_expired(now):
+    if session.has_ended(now):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session.id})
     existing, open_count = _seat(sid, session.id)

@@ -192,8 +192,8 @@ class SessionNamespace(Namespace):
         try:
             changes = presence.disconnect(sid, left_reason)
         except Exception:
-            # The database is unreachable: the memberships stay open and are reclaimed with
-            # this instance (heartbeat or restart); raising here would only break the server.
+            # Usually the database is unreachable. The memberships stay open and are reclaimed
+            # with this instance (heartbeat or restart); raising would only break the server.
             log.exception("could not close the memberships of sid=%s", sid)
             db.session.rollback()
             return
@@ -304,7 +304,7 @@ class SessionNamespace(Namespace):
         if author is None:
             # Unknown session, then ended session, beat not joined: they say more.
             session = registry.get_session(session_id)
-            if not session.is_active or session.is_expired(clock.now()):
+            if session.has_ended(clock.now()):
                 raise SessionEnded(details={"session_id": session.id})
             raise NotJoined(details={"session_id": session_id})
         return author
