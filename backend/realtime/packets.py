@@ -29,17 +29,24 @@ UNDECODABLE_EVENT: Any = _Undecodable()
 
 class GuardedPacket(packet.Packet):
     """python-socketio's packet (given as its `serializer`), but a decoding failure of the JSON
-    part keeps the packet's type, namespace and ack id and replaces only the data."""
+    part keeps the packet's namespace and ack id and replaces only the data."""
 
     def decode(self, encoded_packet: Any) -> int:
         try:
             return super().decode(encoded_packet)
         except (RecursionError, ValueError) as error:
-            if self.packet_type == packet.EVENT:
-                self.data = [UNDECODABLE_EVENT, undecodable_json_reason(error, "The payload")]
+            reason = undecodable_json_reason(error, "The payload")
+            if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
+                # Answered at once, so the binary attachments announced are not waited for;
+                # should they come, they decode as nothing and are dropped.
+                self.packet_type = packet.EVENT
+                self.data = [UNDECODABLE_EVENT, reason]
             elif self.packet_type == packet.CONNECT:
                 # Not an object, so the connect handler refuses it as a malformed auth.
-                self.data = undecodable_json_reason(error, "The payload")
+                self.data = reason
+            elif self.packet_type in (packet.ACK, packet.BINARY_ACK):
+                # We never ask clients for acks: an answer nobody awaits is dropped.
+                self.packet_type, self.data = packet.ACK, None
             else:
                 raise
             return 0

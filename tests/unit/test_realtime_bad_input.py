@@ -168,6 +168,7 @@ def test_a_packet_whose_json_cannot_be_decoded_keeps_its_ack_id(encoded, reason)
         ('21["join_session",{"since_version":' + "9" * 5000 + "}]", "too long"),
         ('22["operation",' + "[" * 5000 + "]" * 5000 + "]", "too deeply"),
         ('23["undo",{"session_id": nope}]', "not valid JSON"),
+        ('51-4["operation",{"_placeholder":true,"num":0},' + "9" * 5000 + "]", "too long"),
     ],
 )
 def test_an_undecodable_packet_is_answered_invalid_payload(app, connect, encoded, reason):
@@ -220,3 +221,13 @@ def test_a_refused_event_touches_neither_flask_nor_the_database(make_app, connec
     assert [ack["error"]["code"] for ack in acks] == ["rate_limited"]
     assert statements == []
     assert pushes == []
+
+
+def test_an_undecodable_ack_from_a_client_is_dropped(app, connect) -> None:
+    """The server never asks a client for an ack, so one it cannot decode is simply dropped."""
+    socket = connect()
+    before = database_state(app)
+    socket.socketio.server._handle_eio_message(socket.eio_sid, "37[" + "[" * 5000)
+    assert socket.acks is None
+    assert socket.is_connected()
+    assert database_state(app) == before
