@@ -65,6 +65,12 @@ class Forbidden(SessionHubError):
     default_message = "The admin token is wrong."
 
 
+class MalformedBody(SessionHubError):
+    code = "malformed_body"
+    status = 400
+    default_message = "The request body is not framed correctly (broken chunked encoding)."
+
+
 class PayloadTooLarge(SessionHubError):
     code = "payload_too_large"
     status = 413

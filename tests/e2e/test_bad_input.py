@@ -8,7 +8,9 @@ Raw Engine.IO/Socket.IO framing and chunked HTTP live in tests/e2e/raw_socketio.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -156,6 +158,26 @@ def test_a_chunked_body_over_the_limit_is_413_and_sweeps_nothing(
 
 
 # --- a polling POST over the payload limit ------------------------------------------------------
+
+
+@SQLITE_ONLY
+def test_broken_chunked_framing_is_a_400_without_a_traceback(server) -> None:
+    """eventlet raises on a chunk size that is not hex; that reached the client as a 500 with
+    the server's traceback in the body."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=HTTP_ANSWER_SECS) as raw:
+        raw.sendall(
+            b"POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b'ZZ\r\n{"project_id": "p"}\r\n0\r\n\r\n'
+        )
+        response = http.client.HTTPResponse(raw)
+        response.begin()
+        body = response.read()
+    assert response.status == 400, body
+    assert json.loads(body)["error"]["code"] == "malformed_body"
+    assert b"Traceback" not in body
+    assert requests.get(f"{server.api}/sessions", timeout=5).json()["sessions"] == []
+
 
 HTTP_ANSWER_SECS = 10.0
 
