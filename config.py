@@ -216,6 +216,8 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "INSTANCE_HEARTBEAT_SECS": (10, 1),
     "INSTANCE_DEAD_AFTER_SECS": (60, 2),
     "MAX_PAYLOAD_BYTES": (MIB, 1024),
+    # A wake-up of the event-loop lag probe this late is logged as a stall; 0 = never logged.
+    "EVENT_LOOP_LAG_WARN_MS": (100, 0),
     # PostgreSQL only: each worker's connection pool (SQLite opens what it needs).
     "DATABASE_POOL_SIZE": (10, 1),
     "DATABASE_MAX_OVERFLOW": (20, 0),

@@ -21,8 +21,10 @@ from .cli import ConfigurationFailed, sessions_cli
 from .database import configure_engine, engine_options
 from .extensions import SCHEDULER_KEY, db, migrate, socketio
 from .jobs import LifecycleScheduler
+from .loop_lag import LagProbe
 from .realtime import GuardedPacket, SessionNamespace
 from .request_bodies import BoundedRequestBodies
+from .telemetry import SOCKET_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,9 @@ def _start_background_work(app: Flask, namespace: SessionNamespace) -> None:
     scheduler = LifecycleScheduler(app, namespace.disconnect_all, namespace.live_sids)
     app.extensions[SCHEDULER_KEY] = scheduler
     scheduler.start()
+    SOCKET_CONNECTIONS.set_function(lambda: len(namespace.connections))
+    probe = LagProbe(socketio.sleep, app.config["EVENT_LOOP_LAG_WARN_MS"] / 1000)
+    socketio.start_background_task(probe.run)
 
 
 # Long enough for queued `presence`/`session_ended` packets to leave before the process exits.
