@@ -37,6 +37,7 @@ elif ASYNC_MODE == "gevent":
     monkey.patch_all()
 
 import errno  # noqa: E402
+import gc  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -178,6 +179,34 @@ def _log_serving(app) -> None:
     )
 
 
+def _speed_up_eventlet_websocket() -> None:
+    """eventlet unmasks every received WebSocket frame one byte at a time, in Python; ours does
+    the same XOR on whole integers (backend/websocket_mask.py, tested against eventlet's)."""
+    if ASYNC_MODE != "eventlet":
+        return
+    from eventlet.websocket import RFC6455WebSocket
+
+    from backend.websocket_mask import apply_mask
+
+    RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
+
+
+# Young-generation collections this far apart: fewer passes, each still short.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def _freeze_startup_heap() -> None:
+    """Keep the cyclic garbage collector's full passes short (docs/stack-notes.md, trap 8).
+
+    Every client of the process waits while it runs. What start-up built (modules, the app,
+    SQLAlchemy's mappers) lives as long as the process, so it is moved out of the collector's
+    sight once; full passes then walk only what clients created since."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def _serve(app, listener: Any) -> None:
     from backend.extensions import socketio
 
@@ -222,6 +251,8 @@ def main() -> int:
     _check_psycopg_is_green(app)
     _install_signal_handlers(lambda: shutdown_process(app))
     _log_serving(app)
+    _speed_up_eventlet_websocket()
+    _freeze_startup_heap()
     _serve(app, listener)
     return 0
 
