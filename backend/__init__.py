@@ -20,6 +20,7 @@ from .api import register_api
 from .cli import ConfigurationFailed, sessions_cli
 from .database import configure_engine, engine_options
 from .extensions import SCHEDULER_KEY, db, migrate, socketio
+from .http_sessions import NoCookieSession
 from .jobs import LifecycleScheduler
 from .loop_lag import LagProbe
 from .realtime import GuardedPacket, SessionNamespace
@@ -43,6 +44,7 @@ def create_app(
     """
     _refuse_flask_run()
     app = Flask(__name__, static_folder=None)
+    app.session_interface = NoCookieSession()
     app.config.from_mapping(_load_settings(config_name))
     if overrides:
         app.config.from_mapping(overrides)
