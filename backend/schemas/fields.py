@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
@@ -64,7 +65,14 @@ def storable_text_problem(value: str) -> str | None:
 # OpenAPI patterns saying what StrictString refuses, so the spec is as strict as the server:
 # no NUL anywhere, and (for required text that is trimmed) something besides white space.
 TEXT_PATTERN = r"^[^\x00]*$"
-NOT_BLANK_TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# White space as Python's str.strip() and JavaScript's \s see it, together, spelled out: the two
+# disagree (\x1c-\x1f and \x85 for Python, \ufeff for JavaScript), and a value the spec calls
+# blank must be one the server refuses, and the other way round.
+BLANK_CHARACTERS = (
+    r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+NOT_BLANK_TEXT_PATTERN = rf"^[^\x00]*[^\x00{BLANK_CHARACTERS}][^\x00]*$"
+_BLANK = re.compile(rf"[{BLANK_CHARACTERS}]*")
 
 
 class StrictString(fields.String):
@@ -86,7 +94,7 @@ class StrictString(fields.String):
         problem = storable_text_problem(value)
         if problem:
             raise ValidationError(problem)
-        if self.not_blank and not value.strip():
+        if self.not_blank and _BLANK.fullmatch(value):
             raise ValidationError("Must not be blank.")
         return value.strip() if self.strip else value
 
