@@ -18,14 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Row, and_, case, func, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import activity, broadcast, clock
 from .database import begin_write
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, parse_session_id
+from .models import Membership, Session, new_uuid, parse_session_id
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,25 @@ def _lock_session(session_id: str) -> Session:
     return session
 
 
-def _seat(sid: str, session_id: str) -> tuple[Membership | None, int]:
-    """This socket's open membership in the session, if any, and how many are open: one
-    query, since it runs while the session is locked and every joiner waits on that lock."""
-    mine, open_count = db.session.execute(
-        select(func.max(case((Membership.sid == sid, Membership.id))), func.count())
-        .select_from(Membership)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-    ).one()
-    return (db.session.get(Membership, mine) if mine is not None else None), open_count
+_SESSIONS = Session.__table__
+_MEMBERSHIPS = Membership.__table__
+# The join runs on every connect of every client: Core statements built once, and the rows it
+# reports are detached snapshots, so nothing is loaded twice after the commit.
+_LOCK_FOR_JOIN = (
+    select(_SESSIONS).where(_SESSIONS.c.id == bindparam("join_session")).with_for_update()
+)
+_SEAT = select(
+    func.max(case((_MEMBERSHIPS.c.sid == bindparam("seat_sid"), _MEMBERSHIPS.c.id))),
+    func.count(),
+).where(_MEMBERSHIPS.c.session_id == bindparam("seat_session"), _MEMBERSHIPS.c.left_at.is_(None))
+_OPEN_MEMBERSHIP = select(_MEMBERSHIPS).where(_MEMBERSHIPS.c.id == bindparam("member_id"))
+_OPEN = insert(_MEMBERSHIPS).returning(_MEMBERSHIPS.c.id)
+
+
+def _snapshot(model: type[Session] | type[Membership], row: Row[Any]) -> Any:
+    """A transient model instance holding a row's values: the same attributes and rules as a
+    loaded one, but never refreshed from the database behind the caller's back."""
+    return model(**row._mapping)
 
 
 def join(
@@ -123,43 +133,57 @@ def join(
     instance_id: str | None,
 ) -> PresenceChange:
     """Add this socket to the session; joining twice is a no-op that changes nothing."""
-    with _join_gates().passing(parse_session_id(session_id) or session_id):
-        return _join_locked(sid, session_id, name, device_id, instance_id)
+    canonical = parse_session_id(session_id)
+    if canonical is None:
+        raise SessionNotFound(details={"session_id": session_id})
+    with _join_gates().passing(canonical):
+        return _join_locked(sid, canonical, name, device_id, instance_id)
 
 
 def _join_locked(
     sid: str, session_id: str, name: str | None, device_id: str | None, instance_id: str | None
 ) -> PresenceChange:
     begin_write()
-    session = _lock_session(session_id)
+    connection = db.session.connection()
+    row = connection.execute(_LOCK_FOR_JOIN, {"join_session": session_id}).first()
+    if row is None:
+        db.session.rollback()
+        raise SessionNotFound(details={"session_id": session_id})
+    session = _snapshot(Session, row)
     now = clock.now()
     if session.has_ended(now):
         db.session.rollback()
         raise SessionEnded(details={"session_id": session.id})
-    existing, open_count = _seat(sid, session.id)
-    if existing is not None:
+    mine, open_count = connection.execute(
+        _SEAT, {"seat_sid": sid, "seat_session": session_id}
+    ).one()
+    if mine is not None:
+        existing = connection.execute(_OPEN_MEMBERSHIP, {"member_id": mine}).one()
         db.session.rollback()
-        return PresenceChange(session=session, member=existing)
+        return PresenceChange(session=session, member=_snapshot(Membership, existing))
     limit = current_app.config["SESSION_MAX_CLIENTS"]
     if limit and open_count >= limit:
         db.session.rollback()
         raise SessionFull(details={"session_id": session.id, "max_clients": limit})
-    membership = Membership(
-        sid=sid,
-        session_id=session.id,
-        instance_id=instance_id,
-        client_name=name,
-        device_id=device_id,
-        joined_at=now,
-    )
-    db.session.add(membership)
-    db.session.flush()
-    _recount(session.id, now)
+    values = {
+        "client_id": new_uuid(),
+        "sid": sid,
+        "session_id": session_id,
+        "instance_id": instance_id,
+        "client_name": name,
+        "device_id": device_id,
+        "joined_at": now,
+        "left_at": None,
+        "left_reason": None,
+    }
+    values["id"] = connection.execute(_OPEN, values).scalar_one()
+    membership = Membership(**values)
+    session = _snapshot(Session, _recount(session_id, now, returning=True))
     db.session.commit()
-    activity.recorder().written(session.id, now)
+    activity.recorder().written(session_id, now)
     log.info(
         "client joined session=%s client=%s clients=%s",
-        session.id,
+        session_id,
         membership.client_id,
         session.active_clients,
     )
@@ -243,8 +267,11 @@ def _mark_left(which: ColumnElement[bool], reason: str, now: datetime) -> int:
     ).rowcount
 
 
-def _recount(session_id: str, now: datetime, is_activity: bool = True) -> None:
-    """Recompute the cached count from the ledger; a join or leave is activity too."""
+def _recount(
+    session_id: str, now: datetime, is_activity: bool = True, returning: bool = False
+) -> Row[Any] | None:
+    """Recompute the cached count from the ledger; a join or leave is activity too. With
+    `returning`, the session's row as it now stands."""
     open_count = (
         select(func.count())
         .select_from(Membership)
@@ -255,19 +282,18 @@ def _recount(session_id: str, now: datetime, is_activity: bool = True) -> None:
         "active_clients": open_count,
         # CASE rather than max()/greatest(): one spelling works on SQLite and PostgreSQL.
         "peak_clients": case(
-            (open_count > Session.peak_clients, open_count), else_=Session.peak_clients
+            (open_count > _SESSIONS.c.peak_clients, open_count), else_=_SESSIONS.c.peak_clients
         ),
     }
     if is_activity:
-        values["first_joined_at"] = func.coalesce(Session.first_joined_at, now)
+        values["first_joined_at"] = func.coalesce(_SESSIONS.c.first_joined_at, now)
         values["last_activity"] = now
-    db.session.execute(
-        update(Session)
-        .where(Session.id == session_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    statement = update(_SESSIONS).where(_SESSIONS.c.id == session_id).values(**values)
+    if returning:
+        return db.session.connection().execute(statement.returning(_SESSIONS)).one()
+    db.session.connection().execute(statement)
     db.session.expire_all()
+    return None
 
 
 def members(session_id: str) -> list[Row[Any]]:

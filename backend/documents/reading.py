@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Row, bindparam, exists, func, select
 
 from ..extensions import db
 from ..models import DocumentNode, Operation, Session
@@ -61,22 +61,32 @@ def _entry(entry: Operation) -> dict[str, Any]:
 
 
 def document_stats(session_id: str) -> DocumentStats:
-    """The numbers the seed's `/info` reports, read from the log so they survive restarts."""
-    node_count = db.session.scalar(
-        select(func.count()).select_from(DocumentNode).where(DocumentNode.session_id == session_id)
-    )
+    """The numbers the seed's `/info` reports, read from the log so they survive restarts: one
+    round trip, since every join's ack carries them."""
     window = undo_window(session_id)
-    undo_available = db.session.scalar(select(exists().where(window.c.state == "applied")))
-    redo_available = db.session.scalar(select(history(session_id, ("undone",)).exists()))
+    node_count = (
+        select(func.count())
+        .select_from(DocumentNode)
+        .where(DocumentNode.session_id == session_id)
+        .scalar_subquery()
+    )
+    undo_available = exists().where(window.c.state == "applied")
+    redo_available = history(session_id, ("undone",)).exists()
+    row = db.session.execute(select(node_count, undo_available, redo_available)).one()
     return DocumentStats(
-        node_count=node_count or 0,
-        undo_available=bool(undo_available),
-        redo_available=bool(redo_available),
+        node_count=row[0] or 0, undo_available=bool(row[1]), redo_available=bool(row[2])
     )
 
 
-def document_nodes(session_id: str) -> list[DocumentNode]:
-    """Every node of the document ordered by node_id, by code point: sorted here, since the
-    database's collation (locale-dependent on PostgreSQL) would differ between backends."""
-    query = select(DocumentNode).where(DocumentNode.session_id == session_id)
-    return sorted(db.session.scalars(query), key=lambda node: node.node_id)
+_NODES = DocumentNode.__table__
+_SESSION_NODES = select(_NODES.c.node_id, _NODES.c.props).where(
+    _NODES.c.session_id == bindparam("nodes_of")
+)
+
+
+def document_nodes(session_id: str) -> list[Row[Any]]:
+    """Every node of the document as `(node_id, props)` rows ordered by node_id, by code
+    point: sorted here, since the database's collation (locale-dependent on PostgreSQL) would
+    differ between backends. Plain rows, not ORM objects: every join reads the whole document."""
+    rows = db.session.connection().execute(_SESSION_NODES, {"nodes_of": session_id})
+    return sorted(rows, key=lambda node: node.node_id)

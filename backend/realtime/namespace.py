@@ -28,7 +28,6 @@ from ..exceptions import (
 )
 from ..extensions import db
 from ..schemas import (
-    ClientSchema,
     ConnectAuthSchema,
     HistorySchema,
     JoinSessionSchema,
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 # Names python-socketio raises itself; from a client they are ordinary, unknown events.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
-CLIENTS = ClientSchema(many=True)
 DETAIL = SessionDetailSchema()
 # python-socketio's disconnect reasons, as stored in memberships.left_reason.
 _LEFT_REASONS = {
@@ -249,9 +247,7 @@ class SessionNamespace(Namespace):
         session, member = change.session, change.member
         connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
         presence.announce(change, skip_sid=sid)
-        # Serialised before catch_up commits: a commit expires the loaded rows, and dumping
-        # them afterwards would reload each member with a query of its own.
-        clients = CLIENTS.dump(presence.members(session.id))
+        clients = broadcast.clients(presence.members(session.id))
         document = documents.catch_up(session.id, payload["since_version"])
         detail = registry.session_detail(session)
         return {
