@@ -23,7 +23,7 @@ from .extensions import SCHEDULER_KEY, db, migrate, socketio
 from .http_sessions import NoCookieSession
 from .jobs import LifecycleScheduler
 from .loop_lag import LagProbe
-from .realtime import GuardedPacket, SessionNamespace
+from .realtime import DepartureBatcher, GuardedPacket, SessionNamespace
 from .request_bodies import BoundedRequestBodies
 from .telemetry import SOCKET_CONNECTIONS
 
@@ -104,9 +104,15 @@ def _init_socketio(app: Flask) -> SessionNamespace:
         # Undecodable JSON becomes an event the namespace refuses with an error ack.
         serializer=GuardedPacket,
     )
+    window_ms = config["DISCONNECT_BATCH_MS"]
+    departures = (
+        DepartureBatcher(app, window_ms / 1000, socketio.start_background_task, socketio.sleep)
+        if window_ms
+        else None
+    )
     # Registered on every app's fresh server: @socketio.on handlers would vanish on the second
     # create_app (docs/stack-notes.md, trap 4).
-    namespace = SessionNamespace()
+    namespace = SessionNamespace(departures=departures)
     socketio.on_namespace(namespace)
     return namespace
 

@@ -37,6 +37,7 @@ from ..schemas import (
     validation_details,
 )
 from .acks import acknowledge, failure
+from .departures import DepartureBatcher
 from .packets import UNDECODABLE_EVENT
 from .ratelimit import TokenBucket
 
@@ -68,9 +69,13 @@ class Connection:
 
 
 class SessionNamespace(Namespace):
-    def __init__(self, namespace: str = broadcast.NAMESPACE) -> None:
+    def __init__(
+        self, namespace: str = broadcast.NAMESPACE, departures: DepartureBatcher | None = None
+    ) -> None:
         super().__init__(namespace)
         self.connections: dict[str, Connection] = {}
+        # Closes disconnected sockets' memberships in batches; None: each at once, here.
+        self.departures = departures
         # Per green thread: departures queued by disconnect handlers nested in a send.
         self._departures = threading.local()
 
@@ -187,6 +192,9 @@ class SessionNamespace(Namespace):
         sid = request.sid
         self.connections.pop(sid, None)
         left_reason = _LEFT_REASONS.get(reason or "", "client_disconnect")
+        if self.departures is not None:
+            self.departures.add(sid, left_reason)
+            return
         try:
             changes = presence.disconnect(sid, left_reason)
         except Exception:
