@@ -216,6 +216,8 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "INSTANCE_HEARTBEAT_SECS": (10, 1),
     "INSTANCE_DEAD_AFTER_SECS": (60, 2),
     "MAX_PAYLOAD_BYTES": (MIB, 1024),
+    # Presence diffs per room are gathered this long and sent as one; 0 = each change at once.
+    "PRESENCE_COALESCE_MS": (50, 0),
     # Disconnects arriving within this window are closed in one transaction; 0 = each at once.
     "DISCONNECT_BATCH_MS": (20, 0),
     # A wake-up of the event-loop lag probe this late is logged as a stall; 0 = never logged.

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config import ConfigError, default_instance_name, load_config
 
-from . import activity, instances
+from . import activity, broadcast, instances
 from . import clock as clock_module
 from .api import register_api
 from .cli import ConfigurationFailed, sessions_cli
@@ -104,6 +104,10 @@ def _init_socketio(app: Flask) -> SessionNamespace:
         # Undecodable JSON becomes an event the namespace refuses with an error ack.
         serializer=GuardedPacket,
     )
+    if config["PRESENCE_COALESCE_MS"]:
+        app.extensions[broadcast.COALESCER_KEY] = broadcast.PresenceCoalescer(
+            config["PRESENCE_COALESCE_MS"] / 1000, socketio.start_background_task, socketio.sleep
+        )
     window_ms = config["DISCONNECT_BATCH_MS"]
     departures = (
         DepartureBatcher(app, window_ms / 1000, socketio.start_background_task, socketio.sleep)

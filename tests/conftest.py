@@ -68,9 +68,10 @@ def app_overrides(database_url: str, **extra: object) -> dict[str, object]:
         # Each app is its own "process": sharing a name would make one reclaim the other.
         "INSTANCE_NAME": f"test-{uuid.uuid4().hex[:8]}",
         "SESSION_CLEANUP_INTERVAL": 0,
-        # In-process tests check counts right after a disconnect; the batcher (its own tests,
-        # and every e2e server) closes them a moment later.
+        # In-process tests check counts and presence right after a change; the batcher and the
+        # coalescer (their own tests, and every e2e server) act a moment later.
         "DISCONNECT_BATCH_MS": 0,
+        "PRESENCE_COALESCE_MS": 0,
         **extra,
     }
 

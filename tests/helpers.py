@@ -70,3 +70,22 @@ def add_client(app: Any, session_id: str, name: str = "ada", left: bool = False)
         db.session.refresh(membership)
         db.session.expunge(membership)
         return membership
+
+
+class ManualTasks:
+    """Stands in for socketio.start_background_task and sleep: the test runs the flush."""
+
+    def __init__(self) -> None:
+        self.started: list = []
+        self.slept: list[float] = []
+
+    def start(self, task) -> None:
+        self.started.append(task)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+    def run_all(self) -> None:
+        started, self.started = self.started, []
+        for task in started:
+            task()

@@ -9,26 +9,7 @@ from backend.extensions import db
 from backend.models import Membership
 from backend.realtime import departures as departures_module
 from backend.realtime import namespace as namespace_module
-from tests.helpers import create_session, events, join
-
-
-class ManualTasks:
-    """Stands in for socketio.start_background_task and sleep: the test runs the flush."""
-
-    def __init__(self) -> None:
-        self.started: list = []
-        self.slept: list[float] = []
-
-    def start(self, task) -> None:
-        self.started.append(task)
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
-    def run_all(self) -> None:
-        started, self.started = self.started, []
-        for task in started:
-            task()
+from tests.helpers import ManualTasks, create_session, events, join
 
 
 @pytest.fixture()
