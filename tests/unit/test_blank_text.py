@@ -17,9 +17,7 @@ def test_blank_by_either_language_is_refused_by_both(client, value: str) -> None
     assert not re.match(NOT_BLANK_TEXT_PATTERN, value)
     response = client.post("/api/v1/sessions", json={"project_id": value})
     assert response.status_code == 422
-    assert response.get_json()["error"]["details"]["fields"]["project_id"] == [
-        "Must not be blank."
-    ]
+    assert response.get_json()["error"]["details"]["fields"]["project_id"] == ["Must not be blank."]
 
 
 @pytest.mark.parametrize("value", ["a", "\x1ea", "\ufeffx", "p\u3000"])
