@@ -1,0 +1,118 @@
+"""Where the server's CPU goes under the load generator: py-spy on the server process.
+
+Why: "profile before you change anything" (docs/benchmarks.md). Starts one fresh server (ours
+or the baseline), connects a cell of Node clients, and samples the server with py-spy while
+every room's sender updates a node at a fixed rate. Writes a flame graph and the raw collapsed
+stacks under bench/profiles/ (git-ignored) and prints the functions with the largest inclusive
+share of samples.
+
+    .venv/bin/python -m bench.profile_server --cell 200x10 --rate 1500 --seconds 20
+    .venv/bin/python -m bench.profile_server --server baseline --cell 200x10 --rate 1500
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.loadgen_process import Loadgen
+from bench.servers import SERVER_NAMES, running
+from bench.socket_matrix import parse_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "bench" / "profiles"
+PY_SPY = Path(sys.executable).with_name("py-spy")
+SAMPLE_RATE = 200  # per second
+
+
+def top_functions(collapsed: Path, count: int) -> list[tuple[float, str]]:
+    """Inclusive share of samples per function (a function counted once per stack)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        seen = set()
+        for frame in stack.split(";"):
+            name = frame.split(" (")[0]
+            where = frame.split("(")[1].split(":")[0].rsplit("/", 1)[-1] if "(" in frame else ""
+            key = f"{name} ({where})"
+            if key not in seen:
+                inclusive[key] += int(samples)
+                seen.add(key)
+    return [(100 * samples / max(total, 1), name) for name, samples in inclusive.most_common(count)]
+
+
+def record(pid: int, seconds: int, output: Path, file_format: str) -> subprocess.Popen[bytes]:
+    # --nonblocking: two recorders at once (ptrace allows one), and no pauses of the server.
+    command = [
+        str(PY_SPY),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        str(SAMPLE_RATE),
+        "--nonblocking",
+    ]
+    command += ["--duration", str(seconds), "--format", file_format, "--output", str(output)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", choices=SERVER_NAMES, default="sessionhub")
+    parser.add_argument("--cell", default="200x10", help="N clients x R per room")
+    parser.add_argument("--rate", type=float, default=1000.0, help="deliveries/s in all")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--async-mode", default="eventlet", choices=("eventlet", "gevent"))
+    parser.add_argument(
+        "--cpu-only", action="store_true", help="no py-spy: only the CPU per operation"
+    )
+    args = parser.parse_args()
+    ((clients, room),) = parse_cells(args.cell)
+    os.sched_setaffinity(0, {0})
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    stem = PROFILES / f"{args.server}-{args.async_mode}-{clients}x{room}-{args.rate:g}"
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        with running(args.server, directory, args.async_mode) as server:
+            with Loadgen(directory / "loadgen.log") as loadgen:
+                setup = {"cmd": "setup", "url": server.url, "clients": clients, "room_size": room}
+                loadgen.call(setup, timeout=300)
+                per_sender = args.rate / (math.ceil(clients / room) * (room - 1))
+                cpu_before = server.cpu_seconds()
+                # Both recorders sample the same run: py-spy writes one format per run.
+                recorders = (
+                    []
+                    if args.cpu_only
+                    else [
+                        record(server.pid, args.seconds, stem.with_suffix(".svg"), "flamegraph"),
+                        record(server.pid, args.seconds, stem.with_suffix(".txt"), "raw"),
+                    ]
+                )
+                run = {"cmd": "run", "rate": per_sender, "seconds": args.seconds}
+                result = loadgen.call(run, timeout=args.seconds + 60)
+                cpu = server.cpu_seconds() - cpu_before
+                for recorder in recorders:
+                    recorder.wait(timeout=60)
+    operations = result.get("ops_sent") or 0
+    print(f"{args.server} {clients}x{room} at {args.rate:g} deliveries/s for {args.seconds} s:")
+    print(f"  server CPU {cpu:.1f} s, {1000 * cpu / max(operations, 1):.2f} ms per operation")
+    print(f"  delivery {result.get('delivery_ms')} lost {result.get('lost')}")
+    if args.cpu_only:
+        return 0
+    print(f"  flame graph {stem.with_suffix('.svg')}")
+    for share, name in top_functions(stem.with_suffix(".txt"), args.top):
+        print(f"  {share:5.1f}%  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
