@@ -44,6 +44,7 @@ class DepartureBatcher:
         self._sleep = sleep
         self._lock = threading.Lock()  # green under eventlet's monkey patching
         self._pending: dict[str, str] = {}
+        self._closing: set[str] = set()  # taken from the queue, not yet closed
         self._scheduled = False
 
     def add(self, sid: str, reason: str) -> None:
@@ -60,6 +61,12 @@ class DepartureBatcher:
         with self._lock:
             return len(self._pending)
 
+    def unclosed_sids(self) -> set[str]:
+        """Sockets gone whose memberships this batcher has yet to close: the heartbeat's
+        orphan check must leave them to it (their reason is known here, not there)."""
+        with self._lock:
+            return set(self._pending) | self._closing
+
     def _flush_after_window(self) -> None:
         self._sleep(self.window_secs)
         self.flush()
@@ -68,7 +75,15 @@ class DepartureBatcher:
         """Close everything queued so far, batch by batch, then announce it room by room."""
         with self._lock:
             queued, self._pending = self._pending, {}
+            self._closing |= set(queued)
             self._scheduled = False
+        try:
+            self._close_all(queued)
+        finally:
+            with self._lock:
+                self._closing -= set(queued)
+
+    def _close_all(self, queued: dict[str, str]) -> None:
         by_reason: dict[str, list[str]] = defaultdict(list)
         for sid, reason in queued.items():
             by_reason[reason].append(sid)

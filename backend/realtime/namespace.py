@@ -138,8 +138,12 @@ class SessionNamespace(Namespace):
         return sid is not None and self.socketio.server.manager.is_connected(sid, self.namespace)
 
     def live_sids(self) -> set[str]:
-        """The sockets this process holds right now."""
-        return set(self.connections)
+        """The sockets this process holds right now, and those gone whose memberships the
+        departure batcher is still to close."""
+        live = set(self.connections)
+        if self.departures is not None:
+            live |= self.departures.unclosed_sids()
+        return live
 
     def disconnect_all(self) -> int:
         """Close the transport of every socket this process holds (fencing).

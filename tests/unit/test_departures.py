@@ -131,3 +131,23 @@ def test_without_a_window_each_disconnect_closes_at_once(app, client, connect) -
     join(ada, session_id)
     ada.disconnect()
     assert client.get(f"/api/v1/sessions/{session_id}").get_json()["active_clients"] == 0
+
+
+def test_queued_departures_are_not_orphans_for_the_heartbeat(batched, connect_to) -> None:
+    """The heartbeat closes memberships of sockets this process no longer holds; one the
+    batcher has queued is still held, so it is closed once, with its real reason."""
+    from backend import instances
+
+    app, namespace, tasks = batched
+    session_id = create_session(app.test_client())
+    ada = connect_to(app, {"name": "Ada"})
+    join(ada, session_id)
+    ada.disconnect()
+    assert namespace.departures.unclosed_sids() and namespace.live_sids() >= (
+        namespace.departures.unclosed_sids()
+    )
+    with app.app_context():
+        assert instances.close_orphans(namespace.live_sids) == 0
+    tasks.run_all()
+    assert namespace.departures.unclosed_sids() == set()
+    assert open_rows(app, session_id) == ({"Ada": "client_disconnect"}, [])
