@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app backend:create_app
 
-.PHONY: run test lint fmt migrate clean
+.PHONY: run test lint fmt migrate clean bench bench-soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,24 @@ lint: $(VENV)/.dev-installed
 fmt: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The Node load generator's dependencies, exactly as locked: `npm ci` reinstalls from
+# package-lock.json, and only when the lockfile is newer than the last install (the stamp).
+LOADGEN := bench/loadgen
+$(LOADGEN)/node_modules/.installed: $(LOADGEN)/package-lock.json $(LOADGEN)/package.json
+	npm ci --prefix $(LOADGEN) --no-audit --no-fund
+	touch $@
+
+# Benchmarks need the machine to themselves and take up to 30 minutes, so they are never part
+# of `make test`; `python -m bench` checks the machine is quiet, runs the socket matrix and REST
+# at scale one after the other and re-renders docs/benchmarks.md. BENCH_ARGS goes to it
+# (e.g. BENCH_ARGS=--quick for a 3-minute smoke run).
+bench: $(VENV)/.dev-installed $(LOADGEN)/node_modules/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A leak shows only over time: ten minutes of client churn, kept out of `make bench`'s budget.
+bench-soak: $(VENV)/.dev-installed $(LOADGEN)/node_modules/.installed
+	$(BIN)/python -m bench.soak --minutes 10 --out bench/results/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Where the server's CPU goes under the load generator: py-spy on the server process.
 
-Why: "profile before you change anything" (docs/benchmarks.md). Starts one fresh server (ours
+Why: measure where the time goes before changing a hot path. Starts one fresh server (ours
 or the baseline), connects a cell of Node clients, and samples the server with py-spy while
 every room's sender updates a node at a fixed rate. Writes a flame graph and the raw collapsed
 stacks under bench/profiles/ (git-ignored) and prints the functions with the largest inclusive
