@@ -179,16 +179,19 @@ def _log_serving(app) -> None:
     )
 
 
-def _speed_up_eventlet_websocket() -> None:
+def _tune_eventlet_websocket(compression: bool) -> None:
     """eventlet unmasks every received WebSocket frame one byte at a time, in Python; ours does
-    the same XOR on whole integers (backend/websocket_mask.py, tested against eventlet's)."""
+    the same XOR on whole integers. Unless WEBSOCKET_COMPRESSION, it also declines clients'
+    permessage-deflate offers (backend/websocket_frames.py says why; both tested there)."""
     if ASYNC_MODE != "eventlet":
         return
-    from eventlet.websocket import RFC6455WebSocket
+    from eventlet.websocket import RFC6455WebSocket, WebSocketWSGI
 
-    from backend.websocket_mask import apply_mask
+    from backend.websocket_frames import apply_mask, decline_permessage_deflate
 
     RFC6455WebSocket._apply_mask = staticmethod(apply_mask)
+    if not compression:
+        WebSocketWSGI._negotiate_permessage_deflate = decline_permessage_deflate
 
 
 # Young-generation collections this far apart: fewer passes, each still short.
@@ -251,7 +254,7 @@ def main() -> int:
     _check_psycopg_is_green(app)
     _install_signal_handlers(lambda: shutdown_process(app))
     _log_serving(app)
-    _speed_up_eventlet_websocket()
+    _tune_eventlet_websocket(app.config["WEBSOCKET_COMPRESSION"])
     _freeze_startup_heap()
     _serve(app, listener)
     return 0

@@ -145,6 +145,9 @@ class Config:
             ),
             "INSTANCE_NAME": env.string("INSTANCE_NAME", None),
             "END_SESSIONS_ON_SHUTDOWN": env.boolean("END_SESSIONS_ON_SHUTDOWN", False),
+            # permessage-deflate costs each socket a 256 KiB zlib state and every frame a
+            # compression; off, as in the Node Socket.IO server (docs/benchmarks.md).
+            "WEBSOCKET_COMPRESSION": env.boolean("WEBSOCKET_COMPRESSION", False),
         }
         for name, (default, minimum) in _INTEGER_SETTINGS.items():
             settings[name] = env.integer(name, default, minimum=minimum)

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from backend.websocket_mask import apply_mask
+from backend.websocket_frames import apply_mask
 
 with warnings.catch_warnings():  # eventlet's import-time notice (docs/stack-notes.md, "Tests")
     warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
