@@ -6,7 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -108,6 +117,23 @@ class Session(db.Model):
         Index("ix_sessions_project_status_activity", "project_id", "is_active", "last_activity"),
         # The retention purge scans ended sessions by age.
         Index("ix_sessions_ended_at", "ended_at"),
+        # The metrics read the active sessions' count and ages from this index alone: oldest
+        # and newest are seeks, the rest one pass over narrow entries, never a table row.
+        Index("ix_sessions_status_created", "is_active", "created_at"),
+        # The sweep's never-joined rule reads only sessions nobody ever joined. Partial, so the
+        # metrics' planner cannot prefer it, and ending a joined session never touches it.
+        Index(
+            "ix_sessions_never_joined",
+            "is_active",
+            "created_at",
+            sqlite_where=text("first_joined_at IS NULL"),
+            postgresql_where=text("first_joined_at IS NULL"),
+        ),
+        # total_cleaned counts by end reason without reading every retained row.
+        Index("ix_sessions_end_reason", "end_reason"),
+        # The TTL rule reads the sessions that have one; is_active is left out so ending a
+        # session (every sweep's write) never has to rewrite this entry.
+        Index("ix_sessions_ttl", "ttl_seconds"),
     )
 
     @property
@@ -166,7 +192,11 @@ class Membership(db.Model):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     left_reason: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_memberships_session_open", "session_id", "left_at"),)
+    __table_args__ = (
+        Index("ix_memberships_session_open", "session_id", "left_at"),
+        # connected_clients counts open rows (left_at IS NULL) without scanning the ledger.
+        Index("ix_memberships_left_at", "left_at"),
+    )
 
 
 class DocumentNode(db.Model):
