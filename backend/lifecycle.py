@@ -25,13 +25,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import clock, instances, registry
 from .database import database_now
-from .extensions import db
+from .extensions import db, socketio
 from .models import Instance, Membership, Session, SweepRun, SweepSlot, is_past_ttl
 from .telemetry import SWEEP_DURATION
 
 log = logging.getLogger(__name__)
 
 _SWEEP_LOCK_KEY = 0x5E55_5EE9  # any constant shared by every process
+# Sessions ended per transaction: small enough that one batch holds the event loop for a few
+# milliseconds, large enough that a sweep of thousands takes tens of transactions, not thousands.
+SWEEP_BATCH = 50
 
 
 @dataclass
@@ -109,31 +112,49 @@ def _run_rules(result: SweepResult, now: datetime, max_inactive: timedelta, idle
 def _end_each(
     result: SweepResult, now: datetime, reason: str, candidates: list[Row], conditions: list
 ) -> None:
-    """End sessions one by one, re-checking `conditions` in the UPDATE itself so a client
-    joining in between wins; a failure on one session is logged and recorded, and the rest
-    still end."""
-    for candidate in candidates:
-        if candidate.id in result.ended:
-            continue
+    """End sessions in batches, re-checking `conditions` in the UPDATE itself so a client
+    joining in between wins. Before each batch the sweep yields to the event loop, so one
+    sweep of thousands of sessions never holds every other client of the process for more
+    than a batch (or the selection before it). Each batch has committed before the next
+    yield (docs/stack-notes.md, trap 3: never yield inside a write transaction)."""
+    todo = [candidate for candidate in candidates if candidate.id not in result.ended]
+    for start in range(0, len(todo), SWEEP_BATCH):
+        batch = todo[start : start + SWEEP_BATCH]
         if result.dry_run:
-            result.ended[candidate.id] = reason
+            result.ended.update((candidate.id, reason) for candidate in batch)
             continue
+        socketio.sleep(0)
+        ended = _end_batch(result, reason, batch, conditions)
+        for candidate in batch:
+            if candidate.id in ended:
+                result.ended[candidate.id] = reason
+                log.info(
+                    "sweep ended session=%s reason=%s idle_seconds=%.0f clients=%d",
+                    candidate.id,
+                    reason,
+                    (now - candidate.last_activity).total_seconds(),
+                    candidate.active_clients,
+                )
+
+
+def _end_batch(result: SweepResult, reason: str, batch: list[Row], conditions: list) -> set[str]:
+    """One transaction for the batch; if it fails, each session alone, so one bad row is
+    logged and recorded and the rest still end."""
+    try:
+        return set(registry.end_many([candidate.id for candidate in batch], reason, conditions))
+    except Exception:
+        db.session.rollback()
+        log.warning("sweep batch failed, ending its %d sessions one by one", len(batch))
+    ended = set()
+    for candidate in batch:
         try:
-            ended = registry.end_if(candidate.id, reason, conditions)
+            if registry.end_if(candidate.id, reason, conditions):
+                ended.add(candidate.id)
         except Exception as error:
             db.session.rollback()
             log.exception("sweep could not end session=%s reason=%s", candidate.id, reason)
             result.errors.append(f"{candidate.id}: {error.__class__.__name__}")
-            continue
-        if ended:
-            result.ended[candidate.id] = reason
-            log.info(
-                "sweep ended session=%s reason=%s idle_seconds=%.0f clients=%d",
-                candidate.id,
-                reason,
-                (now - candidate.last_activity).total_seconds(),
-                candidate.active_clients,
-            )
+    return ended
 
 
 def _guarded(result: SweepResult, what: str, step: Callable[[], None]) -> None:
@@ -156,10 +177,14 @@ def _ttl_expired(now: datetime) -> list[Row]:
     deadline is computed here because date arithmetic differs between SQLite and PostgreSQL."""
     rows = db.session.execute(
         select(*_CANDIDATE_COLUMNS, Session.created_at, Session.ttl_seconds)
-        .where(Session.is_active.is_(True), Session.ttl_seconds.is_not(None))
-        .order_by(Session.id)
+        # IS NOT false, which no index serves, and a range on ttl_seconds (always > 0, DESIGN
+        # section 4), which one does: the planner reads the sessions with a TTL, not every
+        # active one (SQLite serves no IS NOT NULL from an index).
+        .where(Session.is_active.is_not(False), Session.ttl_seconds > 0)
     )
-    return [row for row in rows if is_past_ttl(row.created_at, row.ttl_seconds, now)]
+    # Sorted here, not by ORDER BY id, which SQLite would serve by walking the primary key.
+    due = [row for row in rows if is_past_ttl(row.created_at, row.ttl_seconds, now)]
+    return sorted(due, key=lambda row: row.id)
 
 
 def _candidates(conditions: list) -> list[Row]:
@@ -203,7 +228,9 @@ def _purge(result: SweepResult, now: datetime) -> None:
     cutoff = now - timedelta(days=days)
     result.purged = db.session.execute(
         delete(Session)
-        .where(Session.is_active.is_(False), Session.ended_at <= cutoff)
+        # IS NOT true rather than IS false: no index serves it, so the ended_at index picks
+        # the few rows past retention instead of SQLite walking every ended session.
+        .where(Session.is_active.is_not(True), Session.ended_at <= cutoff)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.execute(delete(SweepRun).where(SweepRun.started_at <= cutoff))

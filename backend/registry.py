@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, false, func, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import broadcast, clock, presence
@@ -24,7 +24,7 @@ from .database import begin_write
 from .documents import document_stats
 from .exceptions import InvalidCursor, SessionEnded, SessionLimitReached, SessionNotFound
 from .extensions import db
-from .models import Session, parse_session_id
+from .models import Membership, Session, parse_session_id
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,49 @@ def end_if(session_id: str, reason: str, conditions: list[ColumnElement[bool]]) 
     log.info("session ended id=%s reason=%s clients_closed=%s", session_id, reason, closed)
     broadcast.session_ended(session_id, reason)
     return True
+
+
+def end_many(
+    session_ids: list[str], reason: str, conditions: list[ColumnElement[bool]]
+) -> list[str]:
+    """End, in one transaction, those of `session_ids` that are active and still meet
+    `conditions`; then tell their rooms. The sweep's batch form of `end_if`: one UPDATE for the
+    whole batch instead of a transaction per session, so its cost follows what it ends."""
+    if not session_ids:
+        return []
+    begin_write()
+    now = clock.now()
+    # active_clients=0 is what close_for_end's recount would write: an ended session holds no
+    # open membership. Only sessions that still have some need their ledger closed one by one.
+    # The rules' conditions go inside coalesce() so no index can serve them: SQLite's planner
+    # (without ANALYZE statistics) would otherwise walk every active session through an index
+    # led by is_active rather than look the batch's ids up by primary key.
+    still_due = func.coalesce(and_(Session.is_active.is_(True), *conditions), false())
+    ended = list(
+        db.session.scalars(
+            update(Session)
+            .where(Session.id.in_(session_ids), still_due)
+            .values(is_active=False, ended_at=now, end_reason=reason, active_clients=0)
+            .returning(Session.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    held = db.session.scalars(
+        select(Membership.session_id)
+        .where(Membership.session_id.in_(ended), Membership.left_at.is_(None))
+        .distinct()
+    )
+    closed = {session_id: presence.close_for_end(session_id, now) for session_id in list(held)}
+    db.session.commit()
+    for session_id in ended:
+        log.info(
+            "session ended id=%s reason=%s clients_closed=%d",
+            session_id,
+            reason,
+            closed.get(session_id, 0),
+        )
+        broadcast.session_ended(session_id, reason)
+    return ended
 
 
 # --- reading -----------------------------------------------------------------------------------

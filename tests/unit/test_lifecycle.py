@@ -285,13 +285,20 @@ def test_the_sweep_survives_any_error_on_one_session(make_app, clock, monkeypatc
     client = app.test_client()
     bad, good = sorted([create(client), create(client)])
     clock.advance(seconds=DAY)
-    end_if = registry.end_if
+    end_if, end_many = registry.end_if, registry.end_many
 
     def fail_on_bad(session_id, *args, **kwargs):
         if session_id == bad:
             raise ValueError("a row no rule expected")
         return end_if(session_id, *args, **kwargs)
 
+    def fail_with_bad(session_ids, *args, **kwargs):
+        if bad in session_ids:
+            raise ValueError("a row no rule expected")
+        return end_many(session_ids, *args, **kwargs)
+
+    # The batch holding the bad row fails as a whole; its sessions are then ended one by one.
+    monkeypatch.setattr(registry, "end_many", fail_with_bad)
     monkeypatch.setattr(registry, "end_if", fail_on_bad)
     result = sweep(app)
     assert result.ended == {good: "idle_timeout"}
