@@ -278,15 +278,14 @@ def _mark_left(which: ColumnElement[bool], reason: str, now: datetime) -> int:
     ).rowcount
 
 
-def _recount(
-    session_id: str, now: datetime, is_activity: bool = True, returning: bool = False
-) -> Row[Any] | None:
-    """Recompute the cached count from the ledger; a join or leave is activity too. With
-    `returning`, the session's row as it now stands."""
+def _recount_statement(is_activity: bool) -> Any:
+    """The recount UPDATE, built once per kind (its subquery and CASE cost more to build than
+    to run): the cached count from the ledger, and for a join or leave the activity too."""
+    session_id = bindparam("recount_session")
     open_count = (
         select(func.count())
-        .select_from(Membership)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
+        .select_from(_MEMBERSHIPS)
+        .where(_MEMBERSHIPS.c.session_id == session_id, _MEMBERSHIPS.c.left_at.is_(None))
         .scalar_subquery()
     )
     values: dict[str, Any] = {
@@ -297,25 +296,40 @@ def _recount(
         ),
     }
     if is_activity:
+        now = bindparam("recount_now", type_=_SESSIONS.c.last_activity.type)
         values["first_joined_at"] = func.coalesce(_SESSIONS.c.first_joined_at, now)
         values["last_activity"] = now
-    statement = update(_SESSIONS).where(_SESSIONS.c.id == session_id).values(**values)
+    return update(_SESSIONS).where(_SESSIONS.c.id == session_id).values(**values)
+
+
+_RECOUNT = {kind: _recount_statement(kind) for kind in (True, False)}
+_RECOUNT_RETURNING = _RECOUNT[True].returning(_SESSIONS)
+
+
+def _recount(
+    session_id: str, now: datetime, is_activity: bool = True, returning: bool = False
+) -> Row[Any] | None:
+    """Recompute the cached count from the ledger; a join or leave is activity too. With
+    `returning` (activity only), the session's row as it now stands."""
+    parameters = {"recount_session": session_id, "recount_now": now}
     if returning:
-        return db.session.connection().execute(statement.returning(_SESSIONS)).one()
-    db.session.connection().execute(statement)
+        return db.session.connection().execute(_RECOUNT_RETURNING, parameters).one()
+    db.session.connection().execute(_RECOUNT[is_activity], parameters)
     db.session.expire_all()
     return None
+
+
+_MEMBERS = (
+    select(_MEMBERSHIPS.c.client_id, _MEMBERSHIPS.c.client_name, _MEMBERSHIPS.c.joined_at)
+    .where(_MEMBERSHIPS.c.session_id == bindparam("members_of"), _MEMBERSHIPS.c.left_at.is_(None))
+    .order_by(_MEMBERSHIPS.c.joined_at, _MEMBERSHIPS.c.id)
+)
 
 
 def members(session_id: str) -> list[Row[Any]]:
     """Who is in a known session now, oldest first, as `(client_id, client_name, joined_at)`
     rows: never socket ids, and no ORM objects (this runs on every join, over the whole room)."""
-    query = (
-        select(Membership.client_id, Membership.client_name, Membership.joined_at)
-        .where(Membership.session_id == session_id, Membership.left_at.is_(None))
-        .order_by(Membership.joined_at, Membership.id)
-    )
-    return list(db.session.execute(query))
+    return list(db.session.connection().execute(_MEMBERS, {"members_of": session_id}))
 
 
 def announce(change: PresenceChange, skip_sid: str | None = None) -> None:

@@ -11,16 +11,18 @@ from ..extensions import db
 from ..models import Operation
 
 
-def history(session_id: str, states: tuple[str, ...]) -> Any:
-    """The session's own changes (not undo or redo entries) in the given states."""
+def history(session_id: Any, states: tuple[str, ...]) -> Any:
+    """The session's own changes (not undo or redo entries) in the given states; `session_id`
+    is a value or a bindparam (statements built once and reused)."""
     return select(Operation).where(
         Operation.session_id == session_id, Operation.kind == "op", Operation.state.in_(states)
     )
 
 
-def undo_window(session_id: str) -> Any:
-    """The newest UNDO_DEPTH changes that are applied or undone: how far back undo may go."""
-    depth = current_app.config["UNDO_DEPTH"]
+def undo_window(session_id: Any, depth: int | None = None) -> Any:
+    """The newest UNDO_DEPTH (or `depth`) changes that are applied or undone: how far back
+    undo may go."""
+    depth = depth if depth is not None else current_app.config["UNDO_DEPTH"]
     return (
         history(session_id, ("applied", "undone"))
         .order_by(Operation.version.desc())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Row, bindparam, exists, func, select
 
 from ..extensions import db
@@ -20,10 +22,19 @@ class DocumentStats:
     redo_available: bool
 
 
+_VERSION_FOR_READING = (
+    select(Session.version)
+    .where(Session.id == bindparam("read_session"))
+    .with_for_update(read=True)
+)
+
+
 def _lock_for_reading(session_id: str) -> int:
     """Share-lock the session row (PostgreSQL) so the version and what we read agree."""
-    query = select(Session.version).where(Session.id == session_id).with_for_update(read=True)
-    return db.session.scalar(query) or 0
+    return (
+        db.session.connection().execute(_VERSION_FOR_READING, {"read_session": session_id}).scalar()
+        or 0
+    )
 
 
 def snapshot(session_id: str) -> dict[str, Any]:
@@ -63,7 +74,19 @@ def _entry(entry: Operation) -> dict[str, Any]:
 def document_stats(session_id: str) -> DocumentStats:
     """The numbers the seed's `/info` reports, read from the log so they survive restarts: one
     round trip, since every join's ack carries them."""
-    window = undo_window(session_id)
+    statement = _stats_statement(current_app.config["UNDO_DEPTH"])
+    row = db.session.connection().execute(statement, {"stats_session": session_id}).one()
+    return DocumentStats(
+        node_count=row[0] or 0, undo_available=bool(row[1]), redo_available=bool(row[2])
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _stats_statement(depth: int) -> Any:
+    """Built once per undo depth: building it per call (subquery, EXISTS, cache key) took more
+    CPU than running it, and every join runs it."""
+    session_id = bindparam("stats_session")
+    window = undo_window(session_id, depth)
     node_count = (
         select(func.count())
         .select_from(DocumentNode)
@@ -72,10 +95,7 @@ def document_stats(session_id: str) -> DocumentStats:
     )
     undo_available = exists().where(window.c.state == "applied")
     redo_available = history(session_id, ("undone",)).exists()
-    row = db.session.execute(select(node_count, undo_available, redo_available)).one()
-    return DocumentStats(
-        node_count=row[0] or 0, undo_available=bool(row[1]), redo_available=bool(row[2])
-    )
+    return select(node_count, undo_available, redo_available)
 
 
 _NODES = DocumentNode.__table__
