@@ -10,26 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
+from tests.e2e.server import ROOT, ServerProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 ADMIN_TOKEN = "bench-admin-token-not-secret"
-START_TIMEOUT = 60.0
 SERVER_CORE = 1
 CLIENT_CORE = 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pin_this_process_to_client_core() -> None:
@@ -38,26 +27,15 @@ def pin_this_process_to_client_core() -> None:
         os.sched_setaffinity(0, {CLIENT_CORE})
 
 
-class PinnedServer:
-    """Starts `script` (app.py or a wrapper of it) under `taskset -c 1`; stopped by its pid."""
+class PinnedServer(ServerProcess):
+    """The e2e tests' server process (free port, readiness, SIGTERM then SIGKILL, by pid) in
+    production mode, running `script` (app.py or a wrapper of it) under `taskset -c 1`."""
 
     def __init__(
         self, database_url: str, log_path: Path, script: str = "app.py", **env: str
     ) -> None:
-        self.database_url = database_url
-        self.log_path = log_path
+        super().__init__(database_url, log_path, env)
         self.script = script
-        self.port = free_port()
-        self.extra_env = env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -65,22 +43,18 @@ class PinnedServer:
         return self.process.pid
 
     def environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+        env = super().environment()
         env.update(
             {
                 "APP_CONFIG": "production",
                 "SECRET_KEY": "bench-secret-key-not-secret",
                 "ADMIN_TOKEN": ADMIN_TOKEN,
-                "DATABASE_URL": self.database_url,
-                "HOST": "127.0.0.1",
-                "PORT": str(self.port),
                 "SESSION_MAX_CONCURRENT": "0",
-                "SESSION_CLEANUP_INTERVAL": "0",
                 "EVENT_LOOP_LAG_WARN_MS": "50",
                 "LOG_LEVEL": "WARNING",
-                "PYTHONUNBUFFERED": "1",
-                "PYTHON_DOTENV_DISABLED": "1",
-                "FLASK_SKIP_DOTENV": "1",
+                # Production's ping timings, not the e2e tests' short ones.
+                "SOCKETIO_PING_INTERVAL": "25",
+                "SOCKETIO_PING_TIMEOUT": "20",
             }
         )
         env.update(self.extra_env)
@@ -94,35 +68,8 @@ class PinnedServer:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_ready()
+        self.wait_ready()
         return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.api}/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready in {START_TIMEOUT}s:\n{self.log()}")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to our own child (taskset execs the server, so the pid is the server's)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
 
     def stall_warnings(self) -> list[float]:
         """Every stall the server's lag probe logged (ms), longest first."""

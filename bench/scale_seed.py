@@ -16,14 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-END_REASONS = (
-    "idle_timeout",
-    "never_joined",
-    "ttl_expired",
-    "ended_by_admin",
-    "admin_cleanup",
-    "server_shutdown",
-)
+from backend.models import END_REASONS
+
 ACTIVE_SHARE = 0.3
 PROJECTS = 200
 _SESSION_COLUMNS = (

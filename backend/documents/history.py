@@ -7,7 +7,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from ..extensions import db
 from ..models import Operation
 
 
@@ -31,13 +30,13 @@ def undo_window(session_id: Any, depth: int | None = None) -> Any:
     )
 
 
-def undo_target(session_id: str) -> Operation | None:
+def undo_target(session_id: str) -> Any:
+    """The query for the newest change undo can still revert: applied, within the window."""
     window = undo_window(session_id)
     versions = select(window.c.version).where(window.c.state == "applied")
-    query = (
+    return (
         select(Operation)
         .where(Operation.session_id == session_id, Operation.version.in_(versions))
         .order_by(Operation.version.desc())
         .limit(1)
     )
-    return db.session.scalars(query).first()

@@ -19,14 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from .. import activity, clock
 from ..exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
 from ..extensions import db
 from ..models import DocumentNode, Operation, Session, is_past_ttl
 from ..schemas import PROPS_MAX_BYTES, props_size
-from .history import history, undo_window
+from .history import history, undo_target, undo_window
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def undo(session_id: str, author: Author) -> Applied:
     connection = db.session.connection()
     now = clock.now()
     version = _next_version(connection, session_id, now)
-    target = _undo_target(session_id)
+    target = connection.execute(_entries(undo_target(session_id))).first()
     if target is None:
         db.session.rollback()
         raise NothingToUndo(details={"session_id": session_id})
@@ -120,18 +120,6 @@ def redo(session_id: str, author: Author) -> Applied:
     _apply(connection, session_id, target.op)
     _set_state(connection, session_id, target.version, "applied")
     return _log(connection, session_id, version, "redo", target.op, target.inverse, author, now)
-
-
-def _undo_target(session_id: str) -> Row[Any] | None:
-    window = undo_window(session_id)
-    versions = select(window.c.version).where(window.c.state == "applied")
-    query = (
-        select(Operation)
-        .where(Operation.session_id == session_id, Operation.version.in_(versions))
-        .order_by(Operation.version.desc())
-        .limit(1)
-    )
-    return db.session.connection().execute(_entries(query)).first()
 
 
 def _entries(query: Any) -> Any:

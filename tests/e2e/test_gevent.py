@@ -4,14 +4,12 @@ gevent, passes a smoke run of joins, presence, operations, disconnects and a gra
 from __future__ import annotations
 
 import importlib.util
-import json
 import signal
-import subprocess
 
 import pytest
 
 from tests.e2e.conftest import SQLITE_ONLY, active_clients, create_session, wait_for
-from tests.e2e.test_js_client import JS_DIR, node_client  # noqa: F401 (fixture)
+from tests.e2e.test_js_client import node_client, run_presence_script  # noqa: F401 (fixture)
 
 pytestmark = [
     SQLITE_ONLY,
@@ -32,15 +30,7 @@ def gevent_server(start_server):
 
 def test_the_javascript_client_works_against_gevent(gevent_server, node_client) -> None:  # noqa: F811
     session_id = create_session(gevent_server)
-    finished = subprocess.run(
-        [str(node_client), "presence.mjs", gevent_server.url, session_id],
-        cwd=JS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
+    report = run_presence_script(node_client, gevent_server.url, session_id)
     assert report["bobJoin"]["session"]["active_clients"] == 2
     joined, left = report["adaPresence"][:2]
     assert joined["joined"][0]["name"] == "Bob" and left["left"][0]["name"] == "Bob"

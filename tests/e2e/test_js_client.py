@@ -38,17 +38,22 @@ def node_client() -> Path:
     return Path(node)
 
 
-def test_the_javascript_client_joins_sees_presence_and_leaves(server, node_client) -> None:
-    session_id = create_session(server)
+def run_presence_script(node: Path, url: str, session_id: str) -> dict:
+    """presence.mjs: Ada and Bob join, Bob leaves, a malformed auth is refused; its report."""
     finished = subprocess.run(
-        [str(node_client), "presence.mjs", server.url, session_id],
+        [str(node), "presence.mjs", url, session_id],
         cwd=JS_DIR,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
-    report = json.loads(finished.stdout)
+    return json.loads(finished.stdout)
+
+
+def test_the_javascript_client_joins_sees_presence_and_leaves(server, node_client) -> None:
+    session_id = create_session(server)
+    report = run_presence_script(node_client, server.url, session_id)
     assert report["adaJoin"]["ok"] is True
     assert report["bobJoin"]["session"]["active_clients"] == 2
     assert [c["name"] for c in report["bobJoin"]["clients"]] == ["Ada", "Bob"]

@@ -67,7 +67,8 @@ def test_come_and_gone_within_a_window_is_never_announced(coalesced, connect_to)
     assert diff["active_clients"] == 1
 
 
-def test_rooms_are_coalesced_separately(coalesced, connect_to) -> None:
+def two_rooms_with_a_join_each(coalesced, connect_to):
+    """A watcher in two sessions, then A joins the first and B the second, unsent yet."""
     app, tasks = coalesced
     client = app.test_client()
     first, second = create_session(client), create_session(client)
@@ -78,22 +79,18 @@ def test_rooms_are_coalesced_separately(coalesced, connect_to) -> None:
     watcher.get_received()
     join(connect_to(app, {"name": "A"}), first)
     join(connect_to(app, {"name": "B"}), second)
+    return tasks, watcher, first, second
+
+
+def test_rooms_are_coalesced_separately(coalesced, connect_to) -> None:
+    tasks, watcher, first, second = two_rooms_with_a_join_each(coalesced, connect_to)
     tasks.run_all()
     diffs = {d["session_id"]: names(d["joined"]) for d in events(watcher, "presence")}
     assert diffs == {first: ["A"], second: ["B"]}
 
 
 def test_a_failing_send_does_not_stop_the_other_rooms(coalesced, connect_to, monkeypatch) -> None:
-    app, tasks = coalesced
-    client = app.test_client()
-    first, second = create_session(client), create_session(client)
-    watcher = connect_to(app, {"name": "W"})
-    join(watcher, first)
-    join(watcher, second)
-    tasks.run_all()
-    watcher.get_received()
-    join(connect_to(app, {"name": "A"}), first)
-    join(connect_to(app, {"name": "B"}), second)
+    tasks, watcher, first, second = two_rooms_with_a_join_each(coalesced, connect_to)
     real_send = broadcast.PresenceCoalescer._send
 
     def failing(session_id, news):
