@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config import ConfigError, default_instance_name, load_config
 
-from . import activity, broadcast, instances
+from . import activity, broadcast, instances, presence
 from . import clock as clock_module
 from .api import register_api
 from .cli import ConfigurationFailed, sessions_cli
@@ -106,7 +107,10 @@ def _init_socketio(app: Flask) -> SessionNamespace:
     )
     if config["PRESENCE_COALESCE_MS"]:
         app.extensions[broadcast.COALESCER_KEY] = broadcast.PresenceCoalescer(
-            config["PRESENCE_COALESCE_MS"] / 1000, socketio.start_background_task, socketio.sleep
+            config["PRESENCE_COALESCE_MS"] / 1000,
+            socketio.start_background_task,
+            socketio.sleep,
+            read_counts=functools.partial(_active_counts, app),
         )
     window_ms = config["DISCONNECT_BATCH_MS"]
     departures = (
@@ -119,6 +123,15 @@ def _init_socketio(app: Flask) -> SessionNamespace:
     namespace = SessionNamespace(departures=departures)
     socketio.on_namespace(namespace)
     return namespace
+
+
+def _active_counts(app: Flask, session_ids: list[str]) -> dict[str, int]:
+    """Committed client counts for the presence coalescer, which flushes outside any context."""
+    with app.app_context():
+        try:
+            return presence.active_counts(session_ids)
+        finally:
+            db.session.remove()
 
 
 def _in_cli() -> bool:

@@ -112,8 +112,10 @@ class _RoomNews:
 class PresenceCoalescer:
     """Collects presence changes per room and sends each room's net diff once per window.
 
-    A client who joins and leaves within one window is never announced at all; `active_clients`
-    is the count after the window's last change, in the order this process committed them.
+    A client who joins and leaves within one window is never announced at all. `active_clients`
+    is read from the database when the window closes (`read_counts`): with several processes
+    each coalescing its own changes, a count carried from the window's start could reach the
+    room after a newer one from another process and leave it showing a stale number.
     """
 
     def __init__(
@@ -121,10 +123,12 @@ class PresenceCoalescer:
         window_secs: float,
         start_task: Callable[[Callable[[], None]], Any],
         sleep: Callable[[float], None],
+        read_counts: Callable[[list[str]], dict[str, int]] | None = None,
     ) -> None:
         self.window_secs = window_secs
         self._start_task = start_task
         self._sleep = sleep
+        self._read_counts = read_counts
         self._lock = threading.Lock()  # green under eventlet's monkey patching
         self._rooms: dict[str, _RoomNews] = {}
 
@@ -159,11 +163,26 @@ class PresenceCoalescer:
         """Send every room's news gathered so far."""
         with self._lock:
             rooms, self._rooms = self._rooms, {}
+        if not rooms:
+            return
+        self._refresh_counts(rooms)
         for session_id, news in rooms.items():
             try:
                 self._send(session_id, news)
             except Exception:
                 log.exception("could not send presence to session=%s", session_id)
+
+    def _refresh_counts(self, rooms: dict[str, _RoomNews]) -> None:
+        """The rooms' counts as committed now; the counts the changes carried if unreadable."""
+        if self._read_counts is None:
+            return
+        try:
+            counts = self._read_counts(list(rooms))
+        except Exception:
+            log.exception("could not read the counts of %d rooms for presence", len(rooms))
+            return
+        for session_id, news in rooms.items():
+            news.active_clients = counts.get(session_id, news.active_clients)
 
     @staticmethod
     def _send(session_id: str, news: _RoomNews) -> None:

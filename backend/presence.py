@@ -332,6 +332,16 @@ def members(session_id: str) -> list[Row[Any]]:
     return list(db.session.connection().execute(_MEMBERS, {"members_of": session_id}))
 
 
+def active_counts(session_ids: list[str]) -> dict[str, int]:
+    """The committed client count of each of these sessions (one query, for a presence flush)."""
+    rows = db.session.execute(
+        select(Session.id, Session.active_clients).where(Session.id.in_(session_ids))
+    )
+    counts = {session_id: count for session_id, count in rows}
+    db.session.rollback()  # ends the read; nothing was written
+    return counts
+
+
 def announce(change: PresenceChange, skip_sid: str | None = None) -> None:
     """Send the room a diff of who joined or left; nothing at all when nothing changed."""
     if change.changed:

@@ -3,9 +3,11 @@ who came after its own ack; someone who came and went within the window is never
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from backend import broadcast
+from backend import _active_counts, broadcast
 from tests.helpers import ManualTasks, create_session, events, join
 
 
@@ -14,7 +16,7 @@ def coalesced(make_app):
     tasks = ManualTasks()
     app = make_app(PRESENCE_COALESCE_MS=50)
     app.extensions[broadcast.COALESCER_KEY] = broadcast.PresenceCoalescer(
-        0.05, tasks.start, tasks.sleep
+        0.05, tasks.start, tasks.sleep, read_counts=functools.partial(_active_counts, app)
     )
     return app, tasks
 
@@ -101,3 +103,38 @@ def test_a_failing_send_does_not_stop_the_other_rooms(coalesced, connect_to, mon
     monkeypatch.setattr(broadcast.PresenceCoalescer, "_send", staticmethod(failing))
     tasks.run_all()
     assert [d["session_id"] for d in events(watcher, "presence")] == [second]
+
+
+def test_the_count_sent_is_the_one_committed_when_the_window_closes(coalesced, connect_to) -> None:
+    """Another process's changes commit meanwhile: the count the change carried (here a stale
+    99) gives way to the database's, so the room never ends on an old number."""
+    app, tasks = coalesced
+    session_id = create_session(app.test_client())
+    host = connect_to(app, {"name": "Host"})
+    join(host, session_id)
+    tasks.run_all()
+    host.get_received()
+    coalescer = app.extensions[broadcast.COALESCER_KEY]
+    coalescer.add(session_id, 99, [{"client_id": "c", "name": "X", "joined_at": None}], [])
+    tasks.run_all()
+    (diff,) = events(host, "presence")
+    assert diff["active_clients"] == 1
+    assert [client["name"] for client in diff["joined"]] == ["X"]
+
+
+def test_an_unreadable_count_falls_back_to_the_one_carried(coalesced, connect_to) -> None:
+    app, tasks = coalesced
+    session_id = create_session(app.test_client())
+    host = connect_to(app, {"name": "Host"})
+    join(host, session_id)
+    tasks.run_all()
+    host.get_received()
+    coalescer = app.extensions[broadcast.COALESCER_KEY]
+
+    def unreadable(session_ids):
+        raise RuntimeError("database unreachable")
+
+    coalescer._read_counts = unreadable
+    coalescer.add(session_id, 7, [{"client_id": "c", "name": "X", "joined_at": None}], [])
+    tasks.run_all()
+    assert [d["active_clients"] for d in events(host, "presence")] == [7]
