@@ -21,17 +21,23 @@ def coalesced(make_app):
     return app, tasks
 
 
-def names(clients) -> list[str]:
-    return [client["name"] for client in clients]
-
-
-def test_a_burst_of_joins_is_one_diff_for_the_room(coalesced, connect_to) -> None:
+def hosted_session(coalesced, connect_to):
+    """A session with one member, "Host", whose own join has been flushed and read."""
     app, tasks = coalesced
     session_id = create_session(app.test_client())
     host = connect_to(app, {"name": "Host"})
     join(host, session_id)
     tasks.run_all()
     host.get_received()
+    return app, tasks, session_id, host
+
+
+def names(clients) -> list[str]:
+    return [client["name"] for client in clients]
+
+
+def test_a_burst_of_joins_is_one_diff_for_the_room(coalesced, connect_to) -> None:
+    app, tasks, session_id, host = hosted_session(coalesced, connect_to)
     guests = [connect_to(app, {"name": f"G{index}"}) for index in range(3)]
     acks = [join(guest, session_id) for guest in guests]
     assert [len(ack["clients"]) for ack in acks] == [2, 3, 4]  # each ack: everyone so far
@@ -108,12 +114,7 @@ def test_a_failing_send_does_not_stop_the_other_rooms(coalesced, connect_to, mon
 def test_the_count_sent_is_the_one_committed_when_the_window_closes(coalesced, connect_to) -> None:
     """Another process's changes commit meanwhile: the count the change carried (here a stale
     99) gives way to the database's, so the room never ends on an old number."""
-    app, tasks = coalesced
-    session_id = create_session(app.test_client())
-    host = connect_to(app, {"name": "Host"})
-    join(host, session_id)
-    tasks.run_all()
-    host.get_received()
+    app, tasks, session_id, host = hosted_session(coalesced, connect_to)
     coalescer = app.extensions[broadcast.COALESCER_KEY]
     coalescer.add(session_id, 99, [{"client_id": "c", "name": "X", "joined_at": None}], [])
     tasks.run_all()
@@ -123,12 +124,7 @@ def test_the_count_sent_is_the_one_committed_when_the_window_closes(coalesced, c
 
 
 def test_an_unreadable_count_falls_back_to_the_one_carried(coalesced, connect_to) -> None:
-    app, tasks = coalesced
-    session_id = create_session(app.test_client())
-    host = connect_to(app, {"name": "Host"})
-    join(host, session_id)
-    tasks.run_all()
-    host.get_received()
+    app, tasks, session_id, host = hosted_session(coalesced, connect_to)
     coalescer = app.extensions[broadcast.COALESCER_KEY]
 
     def unreadable(session_ids):
