@@ -21,6 +21,7 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from .extensions import socketio
+from .flush_window import FlushWindow
 from .models import Membership
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,7 @@ class PresenceCoalescer:
         sleep: Callable[[float], None],
         read_counts: Callable[[list[str]], dict[str, int]] | None = None,
     ) -> None:
-        self.window_secs = window_secs
-        self._start_task = start_task
-        self._sleep = sleep
+        self._window = FlushWindow(window_secs, start_task, sleep, self.flush)
         self._read_counts = read_counts
         self._lock = threading.Lock()  # green under eventlet's monkey patching
         self._rooms: dict[str, _RoomNews] = {}
@@ -141,7 +140,6 @@ class PresenceCoalescer:
         joiner_sid: str | None = None,
     ) -> None:
         with self._lock:
-            first = not self._rooms
             news = self._rooms.setdefault(session_id, _RoomNews())
             news.active_clients = active_clients
             for view in joined:
@@ -152,12 +150,7 @@ class PresenceCoalescer:
             for view in left:
                 if news.joined.pop(view["client_id"], None) is None:
                     news.left[view["client_id"]] = view
-        if first:
-            self._start_task(self._flush_after_window)
-
-    def _flush_after_window(self) -> None:
-        self._sleep(self.window_secs)
-        self.flush()
+        self._window.open()
 
     def flush(self) -> None:
         """Send every room's news gathered so far."""

@@ -22,6 +22,7 @@ from flask import Flask
 
 from .. import presence
 from ..extensions import db
+from ..flush_window import FlushWindow
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +40,17 @@ class DepartureBatcher:
         sleep: Callable[[float], None],
     ) -> None:
         self.app = app
-        self.window_secs = window_secs
-        self._start_task = start_task
         self._sleep = sleep
+        self._window = FlushWindow(window_secs, start_task, sleep, self.flush)
         self._lock = threading.Lock()  # green under eventlet's monkey patching
         self._pending: dict[str, str] = {}
         self._closing: set[str] = set()  # taken from the queue, not yet closed
-        self._scheduled = False
 
     def add(self, sid: str, reason: str) -> None:
         """Queue one socket's departure; the first one of a window starts the flush."""
         with self._lock:
             self._pending[sid] = reason
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._start_task(self._flush_after_window)
+        self._window.open()
 
     @property
     def pending(self) -> int:
@@ -67,16 +63,11 @@ class DepartureBatcher:
         with self._lock:
             return set(self._pending) | self._closing
 
-    def _flush_after_window(self) -> None:
-        self._sleep(self.window_secs)
-        self.flush()
-
     def flush(self) -> None:
         """Close everything queued so far, batch by batch, then announce it room by room."""
         with self._lock:
             queued, self._pending = self._pending, {}
             self._closing |= set(queued)
-            self._scheduled = False
         try:
             self._close_all(queued)
         finally:
