@@ -19,6 +19,39 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+DEV_JOIN_TOKEN_SECRET = "dev-join-token-secret-not-for-production"
+# Secrets production refuses outright: the development defaults, and what people leave in a
+# copied .env.example or a tutorial's config. Compared case-insensitively.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        DEV_SECRET_KEY,
+        DEV_ADMIN_TOKEN,
+        DEV_JOIN_TOKEN_SECRET,
+        "change-me",
+        "changeme",
+        "change_me",
+        "change-me-please",
+        "change-this",
+        "changethis",
+        "replace-me",
+        "replaceme",
+        "secret",
+        "password",
+        "your-secret-key",
+        "your-secret-here",
+        "your-admin-token",
+        "your-service-token",
+        "your-join-token-secret",
+        "insecure",
+        "test",
+        "todo",
+        "xxx",
+    }
+)
+SECRET_MIN_BYTES = 32
+# Production checks each of these when set; the first three are also required there.
+SECRET_SETTINGS = ("SECRET_KEY", "ADMIN_TOKEN", "JOIN_TOKEN_SECRET", "SERVICE_TOKEN")
+AUTH_MODES = ("open", "token")
 
 
 class ConfigError(ValueError):
@@ -100,6 +133,9 @@ class Config:
     TESTING = False
     DEFAULT_SECRET_KEY: str | None = None
     DEFAULT_ADMIN_TOKEN: str | None = None
+    DEFAULT_JOIN_TOKEN_SECRET: str | None = None
+    # Production runs open only when AUTH_MODE=open is set (and warns).
+    DEFAULT_AUTH_MODE = "open"
     # Relative SQLite paths are resolved by Flask-SQLAlchemy inside the app's instance/ folder.
     DEFAULT_DATABASE_URL = "sqlite:///sessionhub.db"
     DEFAULT_CORS: str | None = None  # None: same origin only
@@ -128,6 +164,9 @@ class Config:
             "TESTING": cls.TESTING,
             "SECRET_KEY": env.string("SECRET_KEY", cls.DEFAULT_SECRET_KEY),
             "ADMIN_TOKEN": env.string("ADMIN_TOKEN", cls.DEFAULT_ADMIN_TOKEN),
+            "SERVICE_TOKEN": env.string("SERVICE_TOKEN", None),
+            "AUTH_MODE": env.choice("AUTH_MODE", cls.DEFAULT_AUTH_MODE, AUTH_MODES),
+            "JOIN_TOKEN_SECRET": env.string("JOIN_TOKEN_SECRET", cls.DEFAULT_JOIN_TOKEN_SECRET),
             "SQLALCHEMY_DATABASE_URI": env.string("DATABASE_URL", cls.DEFAULT_DATABASE_URL),
             "SOCKETIO_MESSAGE_QUEUE": env.string("SOCKETIO_MESSAGE_QUEUE", None),
             # Processes on one queue channel form one cluster; separate clusters sharing a
@@ -168,6 +207,7 @@ class DevelopmentConfig(Config):
     NAME = "development"
     DEFAULT_SECRET_KEY = DEV_SECRET_KEY
     DEFAULT_ADMIN_TOKEN = DEV_ADMIN_TOKEN
+    DEFAULT_JOIN_TOKEN_SECRET = DEV_JOIN_TOKEN_SECRET
     DEFAULT_CORS = "*"
     DEFAULT_LOG_LEVEL = "INFO"
 
@@ -183,20 +223,39 @@ class TestingConfig(DevelopmentConfig):
 
 class ProductionConfig(Config):
     NAME = "production"
+    DEFAULT_AUTH_MODE = "token"
 
     @classmethod
     def secret_problems(cls, settings: Mapping[str, Any]) -> list[str]:
+        required = {"SECRET_KEY", "ADMIN_TOKEN"}
+        if settings["AUTH_MODE"] == "token":
+            required.add("JOIN_TOKEN_SECRET")
         problems = []
-        for name in ("SECRET_KEY", "ADMIN_TOKEN"):
-            if not settings[name]:
-                problems.append(f"{name} must be set when APP_CONFIG=production")
-            elif settings[name] in (DEV_SECRET_KEY, DEV_ADMIN_TOKEN):
-                problems.append(f"{name} must not be the development default in production")
+        for name in SECRET_SETTINGS:
+            value = settings[name]
+            if not value:
+                if name in required:
+                    problems.append(f"{name} must be set when APP_CONFIG=production")
+            elif value.lower() in PLACEHOLDER_SECRETS:
+                problems.append(
+                    f"{name} is a placeholder or development value; set a random one in "
+                    "production (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+            elif len(value.encode()) < SECRET_MIN_BYTES:
+                problems.append(
+                    f"{name} must be at least {SECRET_MIN_BYTES} bytes in production, got "
+                    f"{len(value.encode())}"
+                )
         return problems
 
     @classmethod
     def warn(cls, settings: Mapping[str, Any]) -> None:
         _warn_if_idle_timeout_too_short(settings)
+        if settings["AUTH_MODE"] == "open":
+            log.warning(
+                "AUTH_MODE=open in production: anyone who can reach the server may list, join "
+                "and edit every session"
+            )
 
 
 # name -> (default, minimum); DESIGN section 7 gives the defaults and what 0 means.
@@ -228,6 +287,8 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     # PostgreSQL only: each worker's connection pool (SQLite opens what it needs).
     "DATABASE_POOL_SIZE": (10, 1),
     "DATABASE_MAX_OVERFLOW": (20, 0),
+    # The longest join token POST /sessions/<id>/tokens will mint.
+    "JOIN_TOKEN_MAX_TTL_SECS": (86400, 1),
 }
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -283,6 +344,9 @@ def _consistency_problems(settings: Mapping[str, Any], invalid: set[str]) -> lis
                 f"OPLOG_MAX must be at least UNDO_DEPTH ({settings['OPLOG_MAX']} < "
                 f"{settings['UNDO_DEPTH']})"
             )
+    admin, service = settings["ADMIN_TOKEN"], settings["SERVICE_TOKEN"]
+    if service and admin and service == admin:
+        problems.append("SERVICE_TOKEN must differ from ADMIN_TOKEN (it grants less)")
     url = settings["SQLALCHEMY_DATABASE_URI"]
     if "://" not in url:
         problems.append(f"DATABASE_URL must be a SQLAlchemy URL, got {url!r}")

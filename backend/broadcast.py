@@ -39,6 +39,8 @@ def clients(members: Sequence[Any]) -> list[dict[str, Any]]:
             "client_id": member.client_id,
             "name": member.client_name,
             "joined_at": member.joined_at.isoformat() if member.joined_at else None,
+            "user_id": member.user_id,
+            "role": member.role,
         }
         for member in members
     ]

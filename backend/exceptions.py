@@ -53,16 +53,26 @@ class InvalidCursor(SessionHubError):
 
 
 class Unauthorized(SessionHubError):
+    """No credential where one is needed (a REST bearer token, a join token)."""
+
     code = "unauthorized"
     status = 401
-    default_message = "This endpoint needs 'Authorization: Bearer <admin token>'."
+    default_message = "This needs a credential: 'Authorization: Bearer <token>'."
     headers = {"WWW-Authenticate": 'Bearer realm="sessionhub"'}
 
 
 class Forbidden(SessionHubError):
+    """A credential that does not grant this (details.reason says why, for join tokens)."""
+
     code = "forbidden"
     status = 403
-    default_message = "The admin token is wrong."
+    default_message = "The credential does not allow this."
+
+
+class NotConfigured(SessionHubError):
+    code = "not_configured"
+    status = 501
+    default_message = "This server is not configured for that."
 
 
 class MalformedBody(SessionHubError):

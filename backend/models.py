@@ -174,6 +174,13 @@ class Instance(db.Model):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# Join token roles (DESIGN section 10): a viewer reads and is present, an editor also writes.
+EDITOR, VIEWER = "editor", "viewer"
+ROLES = (EDITOR, VIEWER)
+NAME_MAX = 64  # a member's display name
+USER_ID_MAX = 128  # the user's id in the customer's app
+
+
 class Membership(db.Model):
     """One socket in one session; open rows (left_at IS NULL) are the client count."""
 
@@ -186,8 +193,11 @@ class Membership(db.Model):
     instance_id: Mapped[str | None] = mapped_column(
         ForeignKey("instances.id", ondelete="SET NULL"), index=True
     )
-    client_name: Mapped[str | None] = mapped_column(String(64))
+    client_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
     device_id: Mapped[str | None] = mapped_column(String(36))
+    # From the join token: the app's user id (never a socket id) and what the member may do.
+    user_id: Mapped[str | None] = mapped_column(String(USER_ID_MAX))
+    role: Mapped[str] = mapped_column(String(16), default=EDITOR, server_default=EDITOR)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime())
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     left_reason: Mapped[str | None] = mapped_column(String(32))

@@ -25,7 +25,7 @@ from . import activity, broadcast, clock
 from .database import begin_write
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, new_uuid, parse_session_id
+from .models import EDITOR, Membership, Session, new_uuid, parse_session_id
 
 log = logging.getLogger(__name__)
 
@@ -131,17 +131,21 @@ def join(
     name: str | None,
     device_id: str | None,
     instance_id: str | None,
+    user_id: str | None = None,
+    role: str = EDITOR,
 ) -> PresenceChange:
-    """Add this socket to the session; joining twice is a no-op that changes nothing."""
+    """Add this socket to the session; joining twice is a no-op that changes nothing (the
+    membership keeps the name, user id and role it was opened with)."""
     canonical = parse_session_id(session_id)
     if canonical is None:
         raise SessionNotFound(details={"session_id": session_id})
+    identity = {"client_name": name, "device_id": device_id, "user_id": user_id, "role": role}
     with _join_gates().passing(canonical):
-        return _join_locked(sid, canonical, name, device_id, instance_id)
+        return _join_locked(sid, canonical, identity, instance_id)
 
 
 def _join_locked(
-    sid: str, session_id: str, name: str | None, device_id: str | None, instance_id: str | None
+    sid: str, session_id: str, identity: dict[str, Any], instance_id: str | None
 ) -> PresenceChange:
     begin_write()
     connection = db.session.connection()
@@ -170,8 +174,7 @@ def _join_locked(
         "sid": sid,
         "session_id": session_id,
         "instance_id": instance_id,
-        "client_name": name,
-        "device_id": device_id,
+        **identity,
         "joined_at": now,
         "left_at": None,
         "left_reason": None,
@@ -320,14 +323,21 @@ def _recount(
 
 
 _MEMBERS = (
-    select(_MEMBERSHIPS.c.client_id, _MEMBERSHIPS.c.client_name, _MEMBERSHIPS.c.joined_at)
+    select(
+        _MEMBERSHIPS.c.client_id,
+        _MEMBERSHIPS.c.client_name,
+        _MEMBERSHIPS.c.joined_at,
+        _MEMBERSHIPS.c.user_id,
+        _MEMBERSHIPS.c.role,
+    )
     .where(_MEMBERSHIPS.c.session_id == bindparam("members_of"), _MEMBERSHIPS.c.left_at.is_(None))
     .order_by(_MEMBERSHIPS.c.joined_at, _MEMBERSHIPS.c.id)
 )
 
 
 def members(session_id: str) -> list[Row[Any]]:
-    """Who is in a known session now, oldest first, as `(client_id, client_name, joined_at)`
+    """Who is in a known session now, oldest first, as `(client_id, client_name, joined_at,
+    user_id, role)`
     rows: never socket ids, and no ORM objects (this runs on every join, over the whole room)."""
     return list(db.session.connection().execute(_MEMBERS, {"members_of": session_id}))
 

@@ -6,8 +6,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from ..schemas import ErrorSchema, SessionUpdateSchema
-from . import admin, docs, health, sessions
-from .auth import BEARER_SCHEME
+from . import admin, docs, health, sessions, tokens
+from .auth import BEARER_SCHEME, require_every_route_decided
 from .blueprint import URL_PREFIX, SessionIdConverter
 from .errors import register_error_handlers
 
@@ -40,8 +40,9 @@ def register_api(app: Flask) -> Api:
     rest.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     # The schema's own validator refuses `{}`; apispec cannot see that, so say it here.
     rest.spec.components.schema("SessionUpdate", {"minProperties": 1}, schema=SessionUpdateSchema)
-    for blueprint in (sessions.blp, admin.blp, health.blp):
+    for blueprint in (sessions.blp, tokens.blp, admin.blp, health.blp):
         rest.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    require_every_route_decided(app, URL_PREFIX)
     register_error_handlers(app)
     return rest

@@ -6,20 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 from .. import lifecycle
-from ..schemas import CleanupResultSchema, CleanupSchema, ErrorSchema
-from .auth import admin_required
+from ..access import ADMIN
+from ..schemas import CleanupResultSchema, CleanupSchema
 from .blueprint import URL_PREFIX, ApiBlueprint
 
 blp = ApiBlueprint("admin", __name__, url_prefix=URL_PREFIX, description="Admin actions")
 
 
 @blp.route("/sessions/cleanup", methods=["POST"])
-@admin_required
+@blp.requires(ADMIN)
 @blp.arguments(CleanupSchema, required=False)
 @blp.response(200, CleanupResultSchema)
-@blp.alt_response(401, schema=ErrorSchema, description="No bearer token")
-@blp.alt_response(403, schema=ErrorSchema, description="Wrong bearer token")
-@blp.doc(security=[{"bearerAuth": []}])
 def cleanup_sessions(body: dict[str, Any]) -> dict[str, Any]:
     """Sweep now: end sessions idle longer than `max_inactive_hours` (default
     SESSION_TIMEOUT_SECS), past their TTL or never joined; `dry_run` only lists them.

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import stats
+from ..access import PUBLIC
 from ..extensions import SCHEDULER_KEY, db
 from ..schemas import HealthSchema, SessionMetricsSchema
 from ..telemetry import PROCESS_REGISTRY
@@ -28,6 +29,7 @@ def _next_sweep_at() -> Any:
 
 
 @blp.route("/sessions/metrics")
+@blp.requires(PUBLIC)
 @blp.response(200, SessionMetricsSchema)
 def session_metrics() -> dict[str, Any]:
     """Session counts, ages and the sweeper's last outcome, the same from every worker."""
@@ -35,6 +37,7 @@ def session_metrics() -> dict[str, Any]:
 
 
 @blp.route("/health")
+@blp.requires(PUBLIC)
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="Database unreachable or scheduler dead")
 def health() -> tuple[dict[str, Any], int]:
@@ -109,6 +112,7 @@ class _DatabaseCollector:
 
 
 @blp.route("/metrics")
+@blp.requires(PUBLIC)
 @blp.doc(responses={200: {"description": "Prometheus text exposition"}})
 def prometheus_metrics() -> Response:
     """Prometheus scrape endpoint."""

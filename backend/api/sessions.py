@@ -8,6 +8,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from .. import documents, presence, registry
+from ..access import ADMIN, SERVICE
 from ..schemas import (
     ClientListSchema,
     DocumentSchema,
@@ -19,13 +20,11 @@ from ..schemas import (
     SessionListSchema,
     SessionUpdateSchema,
 )
-from .auth import admin_required
 from .blueprint import URL_PREFIX, ApiBlueprint
 
 blp = ApiBlueprint(
     "sessions", __name__, url_prefix=URL_PREFIX, description="Collaborative sessions"
 )
-ADMIN_DOC = {"security": [{"bearerAuth": []}]}
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait: SESSION_CLEANUP_INTERVAL, or 60 with the sweep off",
     "schema": {"type": "integer"},
@@ -34,6 +33,7 @@ RETRY_AFTER_HEADER = {
 
 @blp.route("/sessions")
 class Sessions(MethodView):
+    @blp.requires(SERVICE)
     @blp.arguments(SessionListQuerySchema, location="query")
     @blp.response(200, SessionListSchema)
     @blp.alt_response(400, schema=ErrorSchema, description="A cursor this server did not issue")
@@ -42,6 +42,7 @@ class Sessions(MethodView):
         sessions, next_cursor = registry.list_sessions(**query)
         return {"sessions": sessions, "next_cursor": next_cursor}
 
+    @blp.requires(SERVICE)
     @blp.arguments(SessionCreateSchema)
     @blp.response(201, SessionDetailSchema)
     @blp.alt_response(
@@ -59,24 +60,23 @@ class Sessions(MethodView):
 
 @blp.route("/sessions/<session_id:session_id>", endpoint="Session")
 class SessionResource(MethodView):
+    @blp.requires(SERVICE)
     @blp.response(200, SessionDetailSchema)
     @blp.alt_response(404, schema=ErrorSchema, description="No such session")
     def get(self, session_id: str) -> dict[str, Any]:
         """One session with its document numbers and lifetime."""
         return registry.session_detail(registry.get_session(session_id))
 
-    @admin_required
+    @blp.requires(ADMIN)
     @blp.arguments(SessionUpdateSchema)
     @blp.response(200, SessionDetailSchema)
     @blp.alt_response(409, schema=ErrorSchema, description="The session has ended")
-    @blp.doc(**ADMIN_DOC)
     def patch(self, changes: dict[str, Any], session_id: str) -> dict[str, Any]:
         """Change a session's title, pin (exempt from the idle sweep) or TTL. Admin only."""
         return registry.session_detail(registry.update_session(session_id, changes))
 
-    @admin_required
+    @blp.requires(ADMIN)
     @blp.response(200, SessionDetailSchema)
-    @blp.doc(**ADMIN_DOC)
     def delete(self, session_id: str) -> dict[str, Any]:
         """End a session now; its clients are told. Ending it again changes nothing. Admin only."""
         session = registry.end_session(session_id, "ended_by_admin")
@@ -84,6 +84,7 @@ class SessionResource(MethodView):
 
 
 @blp.route("/sessions/<session_id:session_id>/info")
+@blp.requires(SERVICE)
 @blp.response(200, SessionInfoSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_info(session_id: str) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def session_info(session_id: str) -> dict[str, Any]:
 
 
 @blp.route("/sessions/<session_id:session_id>/clients")
+@blp.requires(SERVICE)
 @blp.response(200, ClientListSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_clients(session_id: str) -> dict[str, Any]:
@@ -108,6 +110,7 @@ def session_clients(session_id: str) -> dict[str, Any]:
 
 
 @blp.route("/sessions/<session_id:session_id>/document")
+@blp.requires(SERVICE)
 @blp.response(200, DocumentSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="No such session")
 def session_document(session_id: str) -> dict[str, Any]:

@@ -18,16 +18,20 @@ from flask_socketio import ConnectionRefusedError, Namespace
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import activity, broadcast, clock, documents, presence, registry
+from .. import access, activity, broadcast, clock, documents, presence, registry
+from ..access import JoinGrant
 from ..exceptions import (
+    Forbidden,
     InvalidPayload,
     NotConnected,
     NotJoined,
     RateLimited,
     SessionEnded,
+    SessionHubError,
     UnknownEvent,
 )
 from ..extensions import db
+from ..models import EDITOR
 from ..schemas import (
     ConnectAuthSchema,
     HistorySchema,
@@ -70,6 +74,8 @@ class Connection:
     clock: clock.Clock  # the app's, read without pushing an app context on every event
     # session id -> this socket's membership there, as other clients see its changes
     joined: dict[str, documents.Author] = field(default_factory=dict)
+    # the sessions of `joined` this socket entered as a viewer: it may not write there
+    read_only: set[str] = field(default_factory=set)
 
 
 class SessionNamespace(Namespace):
@@ -258,6 +264,7 @@ class SessionNamespace(Namespace):
     def on_join_session(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A client joins a session; the ack carries the full picture, the room a diff.
 
+        Access is decided first (`access.admit`): a refused join touches no row and no room.
         The socket enters the room before its membership commits: an end that commits after
         the join is broadcast to a room this socket is already in, so it hears
         `session_ended`, and the join itself refuses a session whose end committed first.
@@ -267,22 +274,28 @@ class SessionNamespace(Namespace):
         """
         sid = _EVENT_SID.get()
         connection = self.connections[sid]
-        room = broadcast.session_room(payload["session_id"])
+        session_id = payload["session_id"]
+        grant = self._admit(sid, session_id, payload["token"], payload["name"] or connection.name)
+        room = broadcast.session_room(session_id)
         self._enter(sid, room)
         try:
             change = presence.join(
                 sid,
-                payload["session_id"],
-                name=payload["name"] or connection.name,
+                session_id,
+                name=grant.name,
                 device_id=connection.device_id,
                 instance_id=current_app.config["INSTANCE_ID"],
+                user_id=grant.user_id,
+                role=grant.role,
             )
         except Exception:
-            if payload["session_id"] not in connection.joined:
+            if session_id not in connection.joined:
                 self._leave(sid, room)
             raise
         session, member = change.session, change.member
         connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
+        if member.role != EDITOR:
+            connection.read_only.add(session.id)
         presence.announce(change, skip_sid=sid)
         clients = broadcast.clients(presence.members(session.id))
         document = documents.catch_up(session.id, payload["since_version"])
@@ -294,6 +307,22 @@ class SessionNamespace(Namespace):
             **document,
         }
 
+    @staticmethod
+    def _admit(sid: str, session_id: str, token: str | None, name: str | None) -> JoinGrant:
+        """The identity a join enters with; a refusal is logged with its reason, never the
+        token."""
+        try:
+            return access.admit(session_id, token, name)
+        except SessionHubError as refusal:
+            log.info(
+                "join refused session=%s sid=%s code=%s reason=%s",
+                session_id,
+                sid,
+                refusal.code,
+                refusal.details.get("reason", "no_token"),
+            )
+            raise
+
     @acknowledge(LeaveSessionSchema)
     def on_leave_session(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A client leaves a session; the others hear `presence`."""
@@ -301,7 +330,9 @@ class SessionNamespace(Namespace):
         change = presence.leave(sid, payload["session_id"], "left")  # SessionNotFound first
         # Whether or not a membership was still open (an ended session closed it already),
         # this socket is out of the session now.
-        self.connections[sid].joined.pop(change.session.id, None)
+        connection = self.connections[sid]
+        connection.joined.pop(change.session.id, None)
+        connection.read_only.discard(change.session.id)
         self._leave(sid, broadcast.session_room(change.session.id))
         if not change.left:
             raise NotJoined(details={"session_id": change.session.id})
@@ -333,13 +364,20 @@ class SessionNamespace(Namespace):
         return {"version": applied.version, "op": applied.op}
 
     def _author(self, session_id: str) -> documents.Author:
-        author = self.connections[_EVENT_SID.get()].joined.get(session_id)
+        """The member about to write to `session_id`; only editors may."""
+        connection = self.connections[_EVENT_SID.get()]
+        author = connection.joined.get(session_id)
         if author is None:
             # Unknown session, then ended session, beat not joined: they say more.
             session = registry.get_session(session_id)
             if session.has_ended(clock.now()):
                 raise SessionEnded(details={"session_id": session.id})
             raise NotJoined(details={"session_id": session_id})
+        if session_id in connection.read_only:
+            raise Forbidden(
+                "Viewers may read the document but not change it.",
+                details={"reason": "viewer", "session_id": session_id},
+            )
         return author
 
     @staticmethod

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from flask import current_app
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
-from ..models import END_REASONS
+from ..models import EDITOR, END_REASONS, NAME_MAX, ROLES, USER_ID_MAX
 from .fields import BodySchema, StrictBoolean, StrictInteger, StrictNumber, StrictString
 
 # --- request bodies -------------------------------------------------------------------------
@@ -20,6 +29,38 @@ class SessionCreateSchema(BodySchema):
     ttl_seconds = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=366 * 86400)
     )
+
+
+class JoinTokenRequestSchema(BodySchema):
+    """What POST /sessions/<id>/tokens signs; the roles and limits are the token claims'."""
+
+    name = StrictString(required=True, not_blank=True, validate=validate.Length(max=NAME_MAX))
+    user_id = StrictString(
+        load_default=None,
+        allow_none=True,
+        not_blank=True,
+        validate=validate.Length(max=USER_ID_MAX),
+    )
+    role = StrictString(load_default=EDITOR, validate=validate.OneOf(ROLES))
+    ttl_seconds = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "Default 3600; at most JOIN_TOKEN_MAX_TTL_SECS (86400)."},
+    )
+
+    @validates("ttl_seconds")
+    def within_the_maximum(self, value: int | None, **kwargs: Any) -> None:
+        longest = current_app.config["JOIN_TOKEN_MAX_TTL_SECS"]
+        if value is not None and value > longest:
+            raise ValidationError(f"Must be at most {longest} (JOIN_TOKEN_MAX_TTL_SECS).")
+
+
+class JoinTokenSchema(Schema):
+    token = fields.String()
+    expires_at = fields.AwareDateTime()
+    session_id = fields.String()
+    role = fields.String()
 
 
 class SessionUpdateSchema(BodySchema):
@@ -130,6 +171,9 @@ class ClientSchema(Schema):
     client_id = fields.String()
     name = fields.String(attribute="client_name", allow_none=True)
     joined_at = fields.AwareDateTime()
+    # The user's id in the customer's app, from the join token (null without one).
+    user_id = fields.String(allow_none=True)
+    role = fields.String()
 
 
 class ClientListSchema(Schema):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..models import NAME_MAX, ROLES, USER_ID_MAX
 from .fields import BodySchema, PropsField, SessionIdField, StrictInteger, StrictString
 
 OPERATION_TYPES = ("add_node", "update_node", "delete_node")
@@ -16,13 +17,37 @@ class ConnectAuthSchema(BodySchema):
     device_id = fields.UUID(load_default=None, allow_none=True)
 
 
+# A JWT's three base64url parts; far longer than any token we mint or a customer needs.
+JOIN_TOKEN_MAX_CHARS = 4096
+
+
 class JoinSessionSchema(BodySchema):
     session_id = SessionIdField(required=True)
+    # With a token the name is the token's; this one then counts for nothing.
     name = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    token = StrictString(
+        load_default=None,
+        allow_none=True,
+        strip=False,
+        validate=validate.Length(min=1, max=JOIN_TOKEN_MAX_CHARS),
+    )
     # The version the client already holds: the ack then carries only what came after it.
     since_version = StrictInteger(
         load_default=None, allow_none=True, validate=validate.Range(min=0)
     )
+
+
+class JoinClaimsSchema(Schema):
+    """A join token's own claims (PyJWT checks the registered ones), under the same text rules
+    as a name sent in a payload, so a token cannot carry in what a payload may not."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    session_id = StrictString(required=True, strip=False)
+    role = StrictString(required=True, validate=validate.OneOf(ROLES))
+    name = StrictString(required=True, not_blank=True, validate=validate.Length(max=NAME_MAX))
+    sub = StrictString(not_blank=True, validate=validate.Length(max=USER_ID_MAX))
 
 
 class LeaveSessionSchema(BodySchema):
