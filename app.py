@@ -166,11 +166,12 @@ def _log_serving(app) -> None:
 
     config = app.config
     log.info(
-        "serving on http://%s:%s (config=%s, async=%s, instance=%s, database=%s, "
+        "serving on http://%s:%s (config=%s, auth=%s, async=%s, instance=%s, database=%s, "
         "message_queue=%s, channel=%s)",
         config["HOST"],
         config["PORT"],
         config["APP_CONFIG"],
+        config["AUTH_MODE"],
         ASYNC_MODE,
         config["INSTANCE_NAME"],
         redacted_url(config["SQLALCHEMY_DATABASE_URI"]),

@@ -235,7 +235,8 @@ class ProductionConfig(Config):
             value = settings[name]
             if not value:
                 if name in required:
-                    problems.append(f"{name} must be set when APP_CONFIG=production")
+                    when = " and AUTH_MODE=token" if name == "JOIN_TOKEN_SECRET" else ""
+                    problems.append(f"{name} must be set when APP_CONFIG=production{when}")
             elif value.lower() in PLACEHOLDER_SECRETS:
                 problems.append(
                     f"{name} is a placeholder or development value; set a random one in "

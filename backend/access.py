@@ -141,11 +141,11 @@ def mint_for_session(
 ) -> dict[str, Any]:
     """Sign a join token for an active session: what POST /sessions/<id>/tokens answers."""
     config = current_app.config
-    secret = _join_secret()
     session = registry.get_session(session_id)
     now = clock.now()
     if session.has_ended(now):
         raise SessionEnded(details={"session_id": session.id})
+    secret = _join_secret()
     if ttl_seconds is None:
         ttl_seconds = min(DEFAULT_TTL_SECONDS, config["JOIN_TOKEN_MAX_TTL_SECS"])
     token, expires_at = mint(

@@ -14,10 +14,10 @@ from backend.models import Membership, Session
 SESSIONS = "/api/v1/sessions"
 
 
-def create_session(client: Any, **body: Any) -> str:
+def create_session(client: Any, headers: dict[str, str] | None = None, **body: Any) -> str:
     """POST a session (project "proj" unless given) and return its id."""
     body.setdefault("project_id", "proj")
-    response = client.post(SESSIONS, json=body)
+    response = client.post(SESSIONS, json=body, headers=headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["session_id"]
 

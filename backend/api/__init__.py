@@ -42,6 +42,10 @@ def register_api(app: Flask) -> Api:
     rest.spec.components.schema("SessionUpdate", {"minProperties": 1}, schema=SessionUpdateSchema)
     for blueprint in (sessions.blp, tokens.blp, admin.blp, health.blp):
         rest.register_blueprint(blueprint)
+    # The longest token this server mints is a setting: the spec says which, so a client (and
+    # schemathesis) knows that a longer `ttl_seconds` is refused.
+    mint_body = rest.spec.components.schemas["JoinTokenRequest"]["properties"]
+    mint_body["ttl_seconds"]["maximum"] = app.config["JOIN_TOKEN_MAX_TTL_SECS"]
     app.register_blueprint(docs.blp)
     require_every_route_decided(app, URL_PREFIX)
     register_error_handlers(app)

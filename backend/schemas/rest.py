@@ -46,7 +46,10 @@ class JoinTokenRequestSchema(BodySchema):
         load_default=None,
         allow_none=True,
         validate=validate.Range(min=1),
-        metadata={"description": "Default 3600; at most JOIN_TOKEN_MAX_TTL_SECS (86400)."},
+        metadata={
+            "description": "Seconds the token is valid: 3600, or the maximum if that is less; "
+            "at most JOIN_TOKEN_MAX_TTL_SECS (this spec's `maximum`)."
+        },
     )
 
     @validates("ttl_seconds")

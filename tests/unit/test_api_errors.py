@@ -281,7 +281,9 @@ def test_flask_errors_carry_details(client, small_client):
     _, small = small_client
     too_big = small.post(SESSIONS, data="x" * (LIMIT + 1), content_type="application/json")
     assert assert_error(too_big, 413, "payload_too_large")["details"] == {"max_bytes": LIMIT}
-    assert assert_error(client.post(CLEANUP), 401, "unauthorized")["details"] == {}
+    assert assert_error(client.post(CLEANUP), 401, "unauthorized")["details"] == {
+        "needs": "admin token"
+    }
 
 
 # --- chunked bodies (Transfer-Encoding: chunked, no Content-Length) ----------------------------

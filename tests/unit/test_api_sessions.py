@@ -506,8 +506,20 @@ def test_clients_lists_open_memberships_oldest_first_without_socket_ids(client, 
     assert body["active_clients"] == 2
     start = clock.now() - timedelta(seconds=3)
     assert body["clients"] == [
-        {"client_id": ada, "name": "ada", "joined_at": start.isoformat()},
-        {"client_id": bob, "name": "bob", "joined_at": clock.now().isoformat()},
+        {
+            "client_id": ada,
+            "name": "ada",
+            "joined_at": start.isoformat(),
+            "user_id": None,
+            "role": "editor",
+        },
+        {
+            "client_id": bob,
+            "name": "bob",
+            "joined_at": clock.now().isoformat(),
+            "user_id": None,
+            "role": "editor",
+        },
     ]
     text = response.get_data(as_text=True)
     assert ada_row.sid not in text and bob_row.sid not in text

@@ -142,6 +142,7 @@ BAD_PRODUCTION = {"APP_CONFIG": "production", "PORT": "70000"}
 EVERY_PROBLEM = (
     "sessionhub: configuration error: SECRET_KEY must be set when APP_CONFIG=production; "
     "ADMIN_TOKEN must be set when APP_CONFIG=production; "
+    "JOIN_TOKEN_SECRET must be set when APP_CONFIG=production and AUTH_MODE=token; "
     "PORT must be between 0 and 65535, got 70000"
 )
 

@@ -9,10 +9,21 @@ import sys
 import pytest
 from dotenv import dotenv_values
 
-from config import DEV_ADMIN_TOKEN, ConfigError, load_config
+from config import (
+    DEV_ADMIN_TOKEN,
+    DEV_JOIN_TOKEN_SECRET,
+    DEV_SECRET_KEY,
+    ConfigError,
+    load_config,
+)
 from tests.entry_points import ROOT, run
 
-PRODUCTION = {"SECRET_KEY": "s3cret", "ADMIN_TOKEN": "t0ken"}
+# Secrets production accepts: 32 bytes or more, none a placeholder.
+PRODUCTION = {
+    "SECRET_KEY": "k" * 32,
+    "ADMIN_TOKEN": "a" * 32,
+    "JOIN_TOKEN_SECRET": "j" * 32,
+}
 
 
 def test_development_defaults_need_no_setup() -> None:
@@ -86,21 +97,22 @@ def test_oplog_must_hold_the_undo_depth() -> None:
         load_config("development", {"UNDO_DEPTH": "50", "OPLOG_MAX": "10"})
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ADMIN_TOKEN"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ADMIN_TOKEN", "JOIN_TOKEN_SECRET"])
 def test_production_refuses_to_start_without_secrets(missing: str) -> None:
-    environ = {"SECRET_KEY": "s3cret", "ADMIN_TOKEN": "t0ken"}
+    environ = dict(PRODUCTION)
     del environ[missing]
-    with pytest.raises(ConfigError, match=missing):
+    with pytest.raises(ConfigError) as raised:
         load_config("production", environ)
+    assert raised.value.problems[0].startswith(f"{missing} must be set when APP_CONFIG=production")
 
 
 def test_production_refuses_the_development_token() -> None:
     with pytest.raises(ConfigError, match="ADMIN_TOKEN"):
-        load_config("production", {"SECRET_KEY": "s3cret", "ADMIN_TOKEN": DEV_ADMIN_TOKEN})
+        load_config("production", {**PRODUCTION, "ADMIN_TOKEN": DEV_ADMIN_TOKEN})
 
 
 def test_production_is_same_origin_unless_told(caplog: pytest.LogCaptureFixture) -> None:
-    settings = load_config("production", {"SECRET_KEY": "s", "ADMIN_TOKEN": "t"})
+    settings = load_config("production", PRODUCTION)
     assert settings["CORS_ALLOWED_ORIGINS"] is None
 
 
@@ -108,9 +120,7 @@ def test_production_warns_when_idle_timeout_is_shorter_than_a_reconnect(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="config"):
-        load_config(
-            "production", {"SECRET_KEY": "s", "ADMIN_TOKEN": "t", "SESSION_TIMEOUT_SECS": "60"}
-        )
+        load_config("production", {**PRODUCTION, "SESSION_TIMEOUT_SECS": "60"})
     assert "SESSION_TIMEOUT_SECS=60" in caplog.text
 
 
@@ -149,6 +159,7 @@ def test_every_missing_or_invalid_setting_is_named_at_once() -> None:
     assert raised.value.problems == [
         "SECRET_KEY must be set when APP_CONFIG=production",
         "ADMIN_TOKEN must be set when APP_CONFIG=production",
+        "JOIN_TOKEN_SECRET must be set when APP_CONFIG=production and AUTH_MODE=token",
         "LOG_FORMAT must be one of text, json, got 'xml'",
         "PORT must be between 0 and 65535, got 70000",
         "SESSION_TIMEOUT_SECS must be a whole number, got 'soon'",
@@ -255,9 +266,103 @@ def test_copying_the_example_changes_nothing_and_its_defaults_are_the_real_ones(
     assert [problem.split()[0] for problem in raised.value.problems] == [
         "SECRET_KEY",
         "ADMIN_TOKEN",
+        "JOIN_TOKEN_SECRET",
     ]
 
 
 def test_without_dot_env_nothing_changes(tmp_path) -> None:
     chosen = probe_app(tmp_path)
     assert chosen["async_mode"] == "eventlet" and chosen["port"] is None
+
+
+# --- access control (DESIGN section 10) ------------------------------------------------------
+
+
+def test_auth_mode_is_open_for_development_and_token_for_production() -> None:
+    assert load_config("development", {})["AUTH_MODE"] == "open"
+    assert load_config("testing", {})["AUTH_MODE"] == "open"
+    assert load_config("production", PRODUCTION)["AUTH_MODE"] == "token"
+    assert load_config("development", {"AUTH_MODE": "TOKEN"})["AUTH_MODE"] == "token"
+
+
+def test_development_has_a_join_token_secret_and_no_service_token() -> None:
+    settings = load_config("development", {})
+    assert settings["JOIN_TOKEN_SECRET"] == DEV_JOIN_TOKEN_SECRET
+    assert len(DEV_JOIN_TOKEN_SECRET.encode()) >= 32
+    assert settings["SERVICE_TOKEN"] is None
+    assert settings["JOIN_TOKEN_MAX_TTL_SECS"] == 86400
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("AUTH_MODE", "closed"), ("JOIN_TOKEN_MAX_TTL_SECS", "0"), ("JOIN_TOKEN_MAX_TTL_SECS", "1h")],
+)
+def test_a_bad_access_setting_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config("development", {name: value})
+    assert [problem.split()[0] for problem in raised.value.problems] == [name]
+
+
+def test_production_runs_open_only_when_told_and_says_so(caplog) -> None:
+    environ = {key: value for key, value in PRODUCTION.items() if key != "JOIN_TOKEN_SECRET"}
+    with caplog.at_level(logging.WARNING, logger="config"):
+        settings = load_config("production", {**environ, "AUTH_MODE": "open"})
+    assert settings["AUTH_MODE"] == "open"
+    assert "AUTH_MODE=open in production" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="config"):
+        load_config("production", PRODUCTION)
+    assert "AUTH_MODE" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "ADMIN_TOKEN", "SERVICE_TOKEN", "JOIN_TOKEN_SECRET"]
+)
+@pytest.mark.parametrize(
+    "value", ["a", "b" * 31, "é" * 15, "change-me", "CHANGE-ME", "changeme", "secret"]
+)
+def test_production_refuses_a_short_or_placeholder_secret_in_one_line(
+    name: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config("production", {**PRODUCTION, name: value})
+    [problem] = raised.value.problems
+    assert problem.startswith(f"{name} ")
+    assert "\n" not in problem
+    assert " placeholder " in problem or " at least 32 bytes " in problem
+
+
+def test_the_development_defaults_are_refused_in_production() -> None:
+    for name, value in (
+        ("SECRET_KEY", DEV_SECRET_KEY),
+        ("ADMIN_TOKEN", DEV_ADMIN_TOKEN),
+        ("JOIN_TOKEN_SECRET", DEV_JOIN_TOKEN_SECRET),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_config("production", {**PRODUCTION, name: value})
+
+
+def test_what_the_issue_saw_start_a_production_server_no_longer_does() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config("production", {"SECRET_KEY": "a", "ADMIN_TOKEN": "b"})
+    assert [problem.split()[0] for problem in raised.value.problems] == [
+        "SECRET_KEY",
+        "ADMIN_TOKEN",
+        "JOIN_TOKEN_SECRET",
+    ]
+
+
+def test_every_secret_value_in_the_env_example_is_refused_in_production() -> None:
+    example = dotenv_values(ROOT / ".env.example")
+    for name in ("SECRET_KEY", "ADMIN_TOKEN", "SERVICE_TOKEN", "JOIN_TOKEN_SECRET"):
+        value = example.get(name)
+        if value:
+            with pytest.raises(ConfigError, match=name):
+                load_config("production", {**PRODUCTION, name: value})
+
+
+def test_the_service_token_must_differ_from_the_admin_token() -> None:
+    with pytest.raises(ConfigError, match="SERVICE_TOKEN must differ from ADMIN_TOKEN"):
+        load_config("development", {"SERVICE_TOKEN": DEV_ADMIN_TOKEN})
+    settings = load_config("production", {**PRODUCTION, "SERVICE_TOKEN": "s" * 32})
+    assert settings["SERVICE_TOKEN"] == "s" * 32

@@ -103,7 +103,9 @@ def fuzz_app(
     `request.node._nodeid`, which pytest no longer has.
     """
     with migrated_database(request.param, tmp_path_factory.mktemp("fuzz")) as url:
-        app = create_app("testing", app_overrides(url), clock=FrozenClock())
+        # Token mode, production's default: what the spec's bearer scheme describes, so
+        # schemathesis's ignored-auth check holds every operation to it.
+        app = create_app("testing", app_overrides(url, AUTH_MODE="token"), clock=FrozenClock())
         yield app
         with app.app_context():
             db.session.remove()
@@ -114,7 +116,10 @@ def fuzz_app(
 def seeded(fuzz_app: Flask) -> dict[str, str]:
     """A session in each state a path parameter can meet, by the names in SEEDED_STATES."""
     client = fuzz_app.test_client()
-    ids = {state: create_session(client, title=state, ttl_seconds=3600) for state in SEEDED_STATES}
+    ids = {
+        state: create_session(client, ADMIN, title=state, ttl_seconds=3600)
+        for state in SEEDED_STATES
+    }
     with fuzz_app.app_context():
         # A document and undo history make /document, /info and the detail non-trivial.
         documents.apply_operation(

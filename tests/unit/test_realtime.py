@@ -71,7 +71,9 @@ def test_join_acks_the_session_clients_and_document(client, connect) -> None:
     assert ack["document"] == {"version": 0, "nodes": []}
     [me] = ack["clients"]
     assert me["name"] == "Ada"
-    assert set(me) == {"client_id", "name", "joined_at"}
+    # Without a join token (AUTH_MODE=open): no app user id, and an editor.
+    assert set(me) == {"client_id", "name", "joined_at", "user_id", "role"}
+    assert (me["user_id"], me["role"]) == (None, "editor")
 
 
 def test_two_joins_count_two_and_the_first_hears_a_presence_diff(client, connect) -> None:
