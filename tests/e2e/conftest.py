@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +17,8 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS, migrated_database
 from tests.e2e.server import ADMIN_TOKEN, ServerProcess
+
+JS_DIR = Path(__file__).with_name("js")
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -126,3 +131,21 @@ def left_reasons(database_url: str, session_id: str) -> list[str | None]:
             return [row[0] for row in rows]
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def node_client() -> Path:
+    """Node.js with the locked npm packages of tests/e2e/js (socket.io-client, jsonwebtoken),
+    installed with `npm ci` unless every one is there already; skips where Node.js is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("the JavaScript client tests need node and npm on PATH")
+    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]
+    if not all((JS_DIR / "node_modules" / package).is_dir() for package in wanted):
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS_DIR,
+            check=True,
+            timeout=300,
+        )
+    return Path(node)

@@ -14,7 +14,9 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_TOKEN = "e2e-admin-token"
+# Long enough for production's secret rules, so a test can switch APP_CONFIG alone.
+ADMIN_TOKEN = "e2e-admin-token-long-enough-for-production"
+JOIN_TOKEN_SECRET = "e2e-join-token-secret-long-enough-for-production"
 START_TIMEOUT = 30.0
 
 
@@ -42,6 +44,25 @@ class ServerProcess:
     def api(self) -> str:
         return f"{self.url}/api/v1"
 
+    def run_until_exit(self, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run `python app.py` in the foreground for a start-up that must refuse: its exit code
+        and output. Fails the test (after killing it, by its pid) if it is still running."""
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()  # by its pid: only the process this test started
+            process.communicate()
+            raise AssertionError(f"app.py was still running after {timeout} s") from None
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
     def environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
         env.update(
@@ -51,6 +72,7 @@ class ServerProcess:
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
                 "ADMIN_TOKEN": ADMIN_TOKEN,
+                "JOIN_TOKEN_SECRET": JOIN_TOKEN_SECRET,
                 "SESSION_CLEANUP_INTERVAL": "0",
                 "SOCKETIO_PING_INTERVAL": "1",
                 "SOCKETIO_PING_TIMEOUT": "2",

@@ -5,37 +5,18 @@ from __future__ import annotations
 import json
 import queue
 import re
-import shutil
 import subprocess
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN, SQLITE_ONLY, active_clients, create_session, wait_for
+from tests.e2e.conftest import ADMIN, JS_DIR, SQLITE_ONLY, active_clients, create_session, wait_for
 from tests.e2e.server import ROOT
 
-JS_DIR = Path(__file__).with_name("js")
 README_TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="session")
-def node_client() -> Path:
-    """Installs the locked socket.io-client once per run; skips where Node.js is missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("the JavaScript client test needs node and npm on PATH")
-    if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            check=True,
-            timeout=300,
-        )
-    return Path(node)
 
 
 def run_presence_script(node: Path, url: str, session_id: str) -> dict:

@@ -345,6 +345,8 @@ def cluster(start_server: Callable[..., ServerProcess]) -> tuple[ServerProcess, 
     env = {
         "APP_CONFIG": "production",  # same-origin CORS: proves nginx forwards Host as sent
         "SECRET_KEY": uuid.uuid4().hex,
+        # These clients join without tokens: what is under test is the proxy, not access.
+        "AUTH_MODE": "open",
         "SOCKETIO_MESSAGE_QUEUE": redis_url(),
         "SOCKETIO_CHANNEL": f"sessionhub-test-{uuid.uuid4().hex}",
     }

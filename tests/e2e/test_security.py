@@ -10,7 +10,7 @@ HANDSHAKE = "/socket.io/?EIO=4&transport=polling"
 def test_production_accepts_only_the_allowed_origins(start_server) -> None:
     server = start_server(
         APP_CONFIG="production",
-        SECRET_KEY="e2e-secret",
+        SECRET_KEY="e2e-secret-key-long-enough-for-production",
         CORS_ALLOWED_ORIGINS="http://app.example.test",
     )
     allowed = requests.get(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import pytest
 import requests
 from sqlalchemy.engine import make_url
 
 from tests.e2e.conftest import SQLITE_ONLY
-from tests.e2e.server import ROOT, ServerProcess
+from tests.e2e.server import ServerProcess
 
 SECOND_START_TIMEOUT = 60.0
 
@@ -26,21 +22,9 @@ def test_a_second_server_on_a_busy_port_is_refused_and_the_first_keeps_serving(
         server.database_url, tmp_path / "second.log", {"INSTANCE_NAME": "second-on-a-busy-port"}
     )
     second.port = server.port
-    process = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=second.environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, stderr = process.communicate(timeout=SECOND_START_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()  # by its pid: only the process this test started
-        process.communicate()
-        pytest.fail("a second server on a busy port started (it would share the port)")
-    assert process.returncode == 2, stderr
+    finished = second.run_until_exit(SECOND_START_TIMEOUT)
+    stderr = finished.stderr
+    assert finished.returncode == 2, stderr
     assert stderr.splitlines() == [
         f"sessionhub: cannot start: address already in use: 127.0.0.1:{server.port} "
         "(another process is listening there; stop it or set PORT)"
@@ -57,4 +41,5 @@ def test_the_start_up_line_names_the_database_queue_and_channel(start_server) ->
     line = lines[0]
     shown = make_url(server.database_url).render_as_string(hide_password=True)
     assert f"database={shown}," in line
+    assert "(config=development, auth=open, " in line
     assert line.endswith("message_queue=none, channel=sessionhub)")

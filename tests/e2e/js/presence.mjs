@@ -1,9 +1,9 @@
 // Two browser-style clients join one session through the official socket.io-client and
 // report what they saw as one JSON line. Usage: node presence.mjs SERVER_URL SESSION_ID
 import { io } from "socket.io-client";
+import { TIMEOUT_MS, waitFor } from "./wait.mjs";
 
 const [url, sessionId] = process.argv.slice(2);
-const TIMEOUT_MS = 10000;
 
 function connect(name, transports) {
   const socket = io(url, { auth: { name }, transports, reconnection: false, timeout: TIMEOUT_MS });
@@ -15,29 +15,14 @@ function connect(name, transports) {
   });
 }
 
-function waitFor(predicate) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const timer = setInterval(() => {
-      if (predicate()) {
-        clearInterval(timer);
-        resolve();
-      } else if (Date.now() - started > TIMEOUT_MS) {
-        clearInterval(timer);
-        reject(new Error("timed out waiting for presence"));
-      }
-    }, 20);
-  });
-}
-
 async function main() {
   const ada = await connect("Ada", ["websocket"]);
   const bob = await connect("Bob", ["polling", "websocket"]);
   const adaJoin = await ada.socket.timeout(TIMEOUT_MS).emitWithAck("join_session", { session_id: sessionId });
   const bobJoin = await bob.socket.timeout(TIMEOUT_MS).emitWithAck("join_session", { session_id: sessionId });
-  await waitFor(() => ada.presence.length >= 1);
+  await waitFor(() => ada.presence.length >= 1, "presence");
   const bobLeave = await bob.socket.timeout(TIMEOUT_MS).emitWithAck("leave_session", { session_id: sessionId });
-  await waitFor(() => ada.presence.length >= 2);
+  await waitFor(() => ada.presence.length >= 2, "presence");
   let refusal = null;
   try {
     await connect("x".repeat(65), ["websocket"]);
