@@ -10,7 +10,8 @@
 # stops every process by its pid: SIGTERM, then SIGKILL for any still running after
 # STOP_TIMEOUT seconds. When one process exits on its own, the others are stopped too and the
 # script exits 1, so whatever supervises it (systemd, a container runtime) sees the failure.
-# Everything else in the environment (APP_CONFIG, SECRET_KEY, ADMIN_TOKEN, ...) is passed on.
+# Everything else in the environment (APP_CONFIG, SECRET_KEY, ADMIN_TOKEN, JOIN_TOKEN_SECRET,
+# SERVICE_TOKEN, ...) is passed on; every process needs the same secrets.
 set -euo pipefail
 
 usage() {
