@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.e2e.server import ROOT, ServerProcess
 
-ADMIN_TOKEN = "bench-admin-token-not-secret"
+ADMIN_TOKEN = "bench-admin-token-not-secret-0123456789"
 SERVER_CORE = 1
 CLIENT_CORE = 0
 
@@ -47,7 +47,9 @@ class PinnedServer(ServerProcess):
         env.update(
             {
                 "APP_CONFIG": "production",
-                "SECRET_KEY": "bench-secret-key-not-secret",
+                "SECRET_KEY": "bench-secret-key-not-secret-0123456789",
+                # The scale and soak clients join without tokens, as before access control.
+                "AUTH_MODE": "open",
                 "ADMIN_TOKEN": ADMIN_TOKEN,
                 "SESSION_MAX_CONCURRENT": "0",
                 "EVENT_LOOP_LAG_WARN_MS": "50",

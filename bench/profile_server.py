@@ -99,7 +99,13 @@ def main() -> int:
         directory = Path(scratch)
         with running(args.server, directory, args.async_mode) as server:
             with Loadgen(directory / "loadgen.log") as loadgen:
-                setup = {"cmd": "setup", "url": server.url, "clients": clients, "room_size": room}
+                setup = {
+                    "cmd": "setup",
+                    "url": server.url,
+                    "clients": clients,
+                    "room_size": room,
+                    **server.setup_options,
+                }
                 if args.phase == "joins":
                     return _profile_joins(args, server, loadgen, setup, stem)
                 loadgen.call(setup, timeout=300)

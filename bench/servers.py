@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -39,6 +39,9 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    # Added to the load generator's setup command: SessionHub runs in AUTH_MODE=token, so the
+    # generator creates sessions with the service token and joins with minted join tokens.
+    setup_options: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -109,6 +112,9 @@ def lag_summary(before: dict[float, float], after: dict[float, float]) -> dict[s
     }
 
 
+SERVICE_TOKEN = "bench-service-token-not-for-production-0123456789"
+
+
 def sessionhub_env(database_url: str, port: int, async_mode: str) -> dict[str, str]:
     """Production defaults, with only what a benchmark must change set here."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
@@ -116,7 +122,10 @@ def sessionhub_env(database_url: str, port: int, async_mode: str) -> dict[str, s
         {
             "APP_CONFIG": "production",
             "SECRET_KEY": "bench-secret-key-not-for-production-use-0123456789",
-            "ADMIN_TOKEN": "bench-admin-token",
+            "ADMIN_TOKEN": "bench-admin-token-not-for-production-0123456789",
+            # Production's default AUTH_MODE=token: every join checks a join token.
+            "SERVICE_TOKEN": SERVICE_TOKEN,
+            "JOIN_TOKEN_SECRET": "bench-join-token-secret-not-for-production-0123456789",
             "DATABASE_URL": database_url,
             "HOST": "127.0.0.1",
             "PORT": str(port),
@@ -200,6 +209,8 @@ def running(name: str, directory: Path, async_mode: str) -> Iterator[RunningServ
         else:
             raise ValueError(f"unknown server {name!r}; choose from {SERVER_NAMES}")
         server = start_process(name, argv, env, directory)
+        if name == "sessionhub":
+            server.setup_options = {"service_token": SERVICE_TOKEN}
         try:
             yield server
         finally:

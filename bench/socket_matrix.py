@@ -175,7 +175,13 @@ def measure(name: str, cell: tuple[int, int], plan: Plan, args: argparse.Namespa
         with Loadgen(directory / f"loadgen-{name}-{clients}x{room}.log") as loadgen:
             rss_before = server.rss_kib()
             setup = loadgen.call(
-                {"cmd": "setup", "url": server.url, "clients": clients, "room_size": room},
+                {
+                    "cmd": "setup",
+                    "url": server.url,
+                    "clients": clients,
+                    "room_size": room,
+                    **server.setup_options,
+                },
                 timeout=SETUP_TIMEOUT,
             )
             print(f"    joined {setup['joined']} at {setup['joins_per_s']}/s", flush=True)

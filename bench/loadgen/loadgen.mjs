@@ -7,6 +7,9 @@
 // is one JSON command; each answer is one JSON line on stdout; logs go to stderr.
 //
 //   {"cmd":"setup","url":"http://127.0.0.1:5000","clients":2000,"room_size":10}
+//       optional "service_token": create sessions with it and join with a join token minted
+//       per room (SessionHub in AUTH_MODE=token); without it, sessions are created and joined
+//       with no credential (the baseline server, or AUTH_MODE=open)
 //   {"cmd":"run","rate":2.5,"seconds":10}      rate = operations/s per room sender
 //   {"cmd":"drain"}                            every client disconnects at once
 //   {"cmd":"quit"}
@@ -72,15 +75,30 @@ function selfProbe() {
   };
 }
 
-async function createSession(url) {
-  const response = await fetch(`${url}/api/v1/sessions`, {
+async function postJson(url, path, body, serviceToken) {
+  const headers = { "Content-Type": "application/json" };
+  if (serviceToken) headers.Authorization = `Bearer ${serviceToken}`;
+  const response = await fetch(`${url}${path}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ project_id: "bench" }),
+    headers,
+    body: JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
-  if (response.status !== 201) throw new Error(`POST /sessions answered ${response.status}`);
-  return (await response.json()).session_id;
+  if (response.status !== 201) throw new Error(`POST ${path} answered ${response.status}`);
+  return response.json();
+}
+
+// A session, and with a service token the join token every member of its room shows.
+async function createRoom(url, serviceToken) {
+  const { session_id: sessionId } = await postJson(
+    url, "/api/v1/sessions", { project_id: "bench" }, serviceToken,
+  );
+  if (!serviceToken) return { sessionId, token: null, members: [], sender: null };
+  const { token } = await postJson(
+    url, `/api/v1/sessions/${sessionId}/tokens`, { name: "bench", ttl_seconds: 86400 },
+    serviceToken,
+  );
+  return { sessionId, token, members: [], sender: null };
 }
 
 function emitWithAck(socket, event, payload) {
@@ -118,7 +136,9 @@ function connectAndJoin(index, room) {
       resolve({ client: null, error: `connect_error: ${error.message}` });
     });
     socket.once("connect", async () => {
-      const ack = await emitWithAck(socket, "join_session", { session_id: room.sessionId });
+      const payload = { session_id: room.sessionId };
+      if (room.token) payload.token = room.token;
+      const ack = await emitWithAck(socket, "join_session", payload);
       if (!ack.ok) {
         resolve({ client, error: `join: ${ack.error?.code}` });
         return;
@@ -128,16 +148,16 @@ function connectAndJoin(index, room) {
   });
 }
 
-async function setup({ url, clients, room_size: roomSize }) {
+async function setup({ url, clients, room_size: roomSize, service_token: serviceToken }) {
   state.url = url;
   const roomCount = Math.ceil(clients / roomSize);
   const probe = selfProbe();
-  const sessionIds = [];
+  state.rooms = [];
   for (let start = 0; start < roomCount; start += 20) {
     const batch = Math.min(20, roomCount - start);
-    sessionIds.push(...(await Promise.all(Array.from({ length: batch }, () => createSession(url)))));
+    const rooms = Array.from({ length: batch }, () => createRoom(url, serviceToken));
+    state.rooms.push(...(await Promise.all(rooms)));
   }
-  state.rooms = sessionIds.map((sessionId) => ({ sessionId, members: [], sender: null }));
   const latencies = [];
   const errors = {};
   let next = 0;
