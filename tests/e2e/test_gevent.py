@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from tests.e2e.conftest import SQLITE_ONLY, active_clients, create_session, wait_for
-from tests.e2e.test_js_client import node_client, run_presence_script  # noqa: F401 (fixture)
+from tests.e2e.test_js_client import run_presence_script
 
 pytestmark = [
     SQLITE_ONLY,
