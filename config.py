@@ -8,11 +8,14 @@ one per attempt.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,14 @@ SECRET_MIN_BYTES = 32
 # Production checks each of these when set; the first three are also required there.
 SECRET_SETTINGS = ("SECRET_KEY", "ADMIN_TOKEN", "JOIN_TOKEN_SECRET", "SERVICE_TOKEN")
 AUTH_MODES = ("open", "token")
+# DESIGN section 11; WEBHOOK_EVENTS may name any subset.
+WEBHOOK_EVENT_TYPES = (
+    "session.created",
+    "session.ended",
+    "client.joined",
+    "client.left",
+    "document.changed",
+)
 
 
 class ConfigError(ValueError):
@@ -188,6 +199,7 @@ class Config:
             # compression; off, as in the Node Socket.IO server (docs/benchmarks.md).
             "WEBSOCKET_COMPRESSION": env.boolean("WEBSOCKET_COMPRESSION", False),
         }
+        settings.update(_webhook_settings(env))
         for name, (default, minimum) in _INTEGER_SETTINGS.items():
             settings[name] = env.integer(name, default, minimum=minimum)
         settings["MAX_CONTENT_LENGTH"] = settings["MAX_PAYLOAD_BYTES"]
@@ -290,6 +302,11 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "DATABASE_MAX_OVERFLOW": (20, 0),
     # The longest join token POST /sessions/<id>/tokens will mint.
     "JOIN_TOKEN_MAX_TTL_SECS": (86400, 1),
+    # Webhooks (DESIGN section 11).
+    "WEBHOOK_TIMEOUT_SECS": (10, 1),
+    "WEBHOOK_MAX_ATTEMPTS": (8, 1),
+    "WEBHOOK_RETENTION_DAYS": (7, 0),
+    "WEBHOOK_DOCUMENT_DEBOUNCE_SECS": (5, 0),
 }
 
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -319,6 +336,51 @@ def load_config(
 def default_instance_name(port: int) -> str:
     """A name stable across restarts of the same process slot (DESIGN section 6)."""
     return f"{socket.gethostname()}:{port}"
+
+
+def _webhook_settings(env: _Reader) -> dict[str, Any]:
+    """WEBHOOK_URLS (comma-separated http(s) URLs; none = webhooks off), the `whsec_` secret
+    they are signed with (required with any URL), and which events to send."""
+    urls = [url.strip() for url in (env.string("WEBHOOK_URLS", None) or "").split(",")]
+    urls = [url for url in urls if url]
+    for url in urls:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            env.reject("WEBHOOK_URLS", f"WEBHOOK_URLS must be http(s) URLs, got {url!r}")
+    secret = env.string("WEBHOOK_SECRET", None)
+    if secret is not None and not _is_webhook_secret(secret):
+        env.reject(
+            "WEBHOOK_SECRET",
+            "WEBHOOK_SECRET must be whsec_ followed by base64 of 24 to 64 random bytes "
+            '(python -c \'import base64, secrets; print("whsec_" + '
+            "base64.b64encode(secrets.token_bytes(32)).decode())')",
+        )
+    elif urls and secret is None:
+        env.reject("WEBHOOK_SECRET", "WEBHOOK_SECRET must be set when WEBHOOK_URLS is")
+    events = env.string("WEBHOOK_EVENTS", None)
+    chosen = [event.strip() for event in (events or "").split(",") if event.strip()]
+    unknown = sorted(set(chosen) - set(WEBHOOK_EVENT_TYPES))
+    if unknown:
+        env.reject(
+            "WEBHOOK_EVENTS",
+            f"WEBHOOK_EVENTS must name events among {', '.join(WEBHOOK_EVENT_TYPES)}, got "
+            f"{', '.join(unknown)}",
+        )
+    return {
+        "WEBHOOK_URLS": urls,
+        "WEBHOOK_SECRET": secret,
+        "WEBHOOK_EVENTS": tuple(chosen) if chosen and not unknown else WEBHOOK_EVENT_TYPES,
+    }
+
+
+def _is_webhook_secret(value: str) -> bool:
+    if not value.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(key) <= 64
 
 
 def _origins(value: str | None) -> str | list[str] | None:

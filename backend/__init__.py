@@ -18,7 +18,7 @@ from config import ConfigError, default_instance_name, load_config
 from . import activity, broadcast, instances, presence
 from . import clock as clock_module
 from .api import register_api
-from .cli import ConfigurationFailed, sessions_cli
+from .cli import ConfigurationFailed, sessions_cli, webhooks_cli
 from .database import configure_engine, engine_options
 from .extensions import SCHEDULER_KEY, db, migrate, socketio
 from .http_sessions import NoCookieSession
@@ -27,6 +27,8 @@ from .loop_lag import LagProbe
 from .realtime import DepartureBatcher, GuardedPacket, SessionNamespace
 from .request_bodies import BoundedRequestBodies
 from .telemetry import SOCKET_CONNECTIONS
+from .webhooks.dispatcher import EXTENSION_KEY as DISPATCHER_KEY
+from .webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ def create_app(
     app.wsgi_app = BoundedRequestBodies(app.wsgi_app, app.config["MAX_PAYLOAD_BYTES"])
     register_api(app)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(webhooks_cli)
     if _is_serving(app):
         _start_background_work(app, namespace)
     return app
@@ -171,6 +174,10 @@ def _start_background_work(app: Flask, namespace: SessionNamespace) -> None:
     SOCKET_CONNECTIONS.set_function(lambda: len(namespace.connections))
     probe = LagProbe(socketio.sleep, app.config["EVENT_LOOP_LAG_WARN_MS"] / 1000)
     socketio.start_background_task(probe.run)
+    if app.config["WEBHOOK_URLS"]:
+        dispatcher = Dispatcher(app, socketio.sleep, spawn=socketio.start_background_task)
+        app.extensions[DISPATCHER_KEY] = dispatcher
+        socketio.start_background_task(dispatcher.run)
 
 
 # Long enough for queued `presence`/`session_ended` packets to leave before the process exits.
@@ -178,14 +185,17 @@ SHUTDOWN_FLUSH_SECS = 0.5
 
 
 def shutdown_process(app: Flask) -> None:
-    """Graceful stop (SIGTERM/SIGINT): the scheduler first, so no job races the shutdown,
-    then this instance's memberships and row (instances.shutdown), then a moment for the last
-    messages to reach clients. Sockets are not disconnected one by one: a server-side
-    disconnect tells Socket.IO clients not to reconnect, while the closed connection of an
-    exiting process makes them reconnect to whichever process serves next."""
+    """Graceful stop (SIGTERM/SIGINT): the scheduler and the webhook dispatcher first, so no
+    job races the shutdown, then this instance's memberships and row (instances.shutdown),
+    then a moment for the last messages to reach clients. Sockets are not disconnected one by
+    one: a server-side disconnect tells Socket.IO clients not to reconnect, while the closed
+    connection of an exiting process makes them reconnect to whichever process serves next."""
     scheduler = app.extensions.get(SCHEDULER_KEY)
     if scheduler is not None:
         scheduler.shutdown()
+    dispatcher = app.extensions.get(DISPATCHER_KEY)
+    if dispatcher is not None:
+        dispatcher.stop()
     with app.app_context():
         try:
             instances.shutdown(end_sessions=app.config["END_SESSIONS_ON_SHUTDOWN"])

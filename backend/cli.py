@@ -1,4 +1,5 @@
-"""`flask sessions ...`: the operator's view of sessions from a shell, tables or JSON."""
+"""`flask sessions ...` and `flask webhooks ...`: the operator's view of sessions and webhook
+deliveries from a shell, tables or JSON."""
 
 from __future__ import annotations
 
@@ -11,14 +12,25 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from . import lifecycle, registry
+from config import WEBHOOK_EVENT_TYPES
+
+from . import clock, lifecycle, registry
 from .exceptions import SessionHubError
-from .models import Session
-from .schemas import MAX_INACTIVE_HOURS, SessionDetailSchema, SessionSummarySchema
+from .models import DELIVERY_STATUSES, Session
+from .schemas import (
+    MAX_INACTIVE_HOURS,
+    DeliverySchema,
+    SessionDetailSchema,
+    SessionSummarySchema,
+)
+from .webhooks import events, outbox
+from .webhooks.dispatcher import post
 
 SUMMARIES = SessionSummarySchema(many=True)
 DETAIL = SessionDetailSchema()
 LIST_COLUMNS = ("session_id", "project_id", "active_clients", "last_activity", "is_active")
+DELIVERIES = DeliverySchema(many=True)
+DELIVERY_COLUMNS = ("id", "type", "status", "attempts", "last_status", "next_attempt_at")
 
 
 class ConfigurationFailed(click.ClickException):
@@ -145,3 +157,72 @@ def cleanup(max_inactive_hours: float | None, dry_run: bool, as_json: bool) -> N
         click.echo(_table(ended, ("session_id", "reason")))
     if result.errors:
         raise click.ClickException("; ".join(result.errors))
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@click.group("webhooks")
+def webhooks_cli() -> None:
+    """List and retry webhook deliveries; send a signed test event to every endpoint."""
+
+
+@webhooks_cli.command("list")
+@click.option("--status", type=click.Choice(DELIVERY_STATUSES), default=None)
+@click.option("--type", "event_type", type=click.Choice(WEBHOOK_EVENT_TYPES), default=None)
+@click.option("--session-id", default=None, help="Only this session's events.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_appcontext
+def list_deliveries(
+    status: str | None, event_type: str | None, session_id: str | None, limit: int, as_json: bool
+) -> None:
+    """Deliveries, newest first."""
+    deliveries, _ = outbox.list_deliveries(status, event_type, session_id, limit)
+    rows = DELIVERIES.dump(deliveries)
+    if as_json:
+        _echo_json(rows)
+    elif rows:
+        click.echo(_table(rows, DELIVERY_COLUMNS))
+    else:
+        click.echo("no webhook deliveries")
+
+
+@webhooks_cli.command("retry")
+@click.argument("delivery_id")
+@with_appcontext
+def retry_delivery(delivery_id: str) -> None:
+    """Send a pending or failed delivery again now (a serving process's dispatcher sends it)."""
+    try:
+        delivery = outbox.retry(delivery_id)
+    except SessionHubError as error:
+        raise click.ClickException(f"{error.code}: {error.message}") from None
+    click.echo(f"delivery {delivery.id} queued ({delivery.event_type} to {delivery.endpoint})")
+
+
+@webhooks_cli.command("send-test")
+@with_appcontext
+def send_test() -> None:
+    """Post a signed `webhook.test` event to every endpoint now and print each answer; exit
+    status 1 if any endpoint did not answer 2xx. Nothing is written to the outbox."""
+    config = current_app.config
+    if not config["WEBHOOK_URLS"]:
+        raise click.ClickException("WEBHOOK_URLS is empty: there is no endpoint to test")
+    body = events.body(
+        events.WEBHOOK_TEST, clock.now(), {"message": "A test event from SessionHub."}
+    )
+    payload = outbox.encode(body)
+    failed = 0
+    for endpoint in config["WEBHOOK_URLS"]:
+        outcome = post(
+            endpoint,
+            config["WEBHOOK_SECRET"],
+            outbox.new_delivery_id(),
+            payload,
+            config["WEBHOOK_TIMEOUT_SECS"],
+        )
+        answer = f"HTTP {outcome.status}" if outcome.delivered else outcome.error
+        click.echo(f"{endpoint}: {'ok' if outcome.delivered else 'failed'} ({answer})")
+        failed += not outcome.delivered
+    if failed:
+        raise click.ClickException(f"{failed} of {len(config['WEBHOOK_URLS'])} endpoints failed")

@@ -178,6 +178,18 @@ class NothingToRedo(SessionHubError):
     default_message = "There is no undone change to redo."
 
 
+class DeliveryNotFound(SessionHubError):
+    code = "delivery_not_found"
+    status = 404
+    default_message = "No webhook delivery has that id."
+
+
+class AlreadyDelivered(SessionHubError):
+    code = "already_delivered"
+    status = 409
+    default_message = "That delivery was acknowledged by its receiver; it is not sent again."
+
+
 class InstanceNameTaken(RuntimeError):
     """Start-up refusal, not a client error: a live process already holds this INSTANCE_NAME,
     and sharing it would let one process reclaim the other's clients."""

@@ -28,6 +28,7 @@ from .database import database_now
 from .extensions import db, socketio
 from .models import Instance, Membership, Session, SweepRun, SweepSlot, is_past_ttl
 from .telemetry import SWEEP_DURATION
+from .webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def _run_rules(result: SweepResult, now: datetime, max_inactive: timedelta, idle
         return
     _guarded(result, "dead instances", lambda: _reclaim(result))
     _guarded(result, "retention purge", lambda: _purge(result, now))
+    _guarded(result, "webhook purge", lambda: _purge_deliveries(now))
 
 
 def _end_each(
@@ -245,6 +247,14 @@ def _purge(result: SweepResult, now: datetime) -> None:
     db.session.commit()
     if result.purged:
         log.info("purged sessions=%d ended before %s", result.purged, cutoff.isoformat())
+
+
+def _purge_deliveries(now: datetime) -> None:
+    """Delivered webhooks older than WEBHOOK_RETENTION_DAYS (their own retention)."""
+    purged = outbox.purge_delivered(now)
+    db.session.commit()
+    if purged:
+        log.info("purged webhook deliveries=%d", purged)
 
 
 # --- bookkeeping -------------------------------------------------------------------------

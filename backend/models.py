@@ -265,3 +265,42 @@ class SweepRun(db.Model):
     duration_ms: Mapped[float] = mapped_column()
     ended_count: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint: the transactional outbox (DESIGN section 11).
+
+    Written in the transaction of the change it reports, so an event exists exactly when its
+    change committed; the dispatcher sends it from here, at least once. `id` is the
+    `webhook-id` receivers dedupe on. No foreign key to sessions: a delivery outlives the
+    session's purge, and `session_id` is only there to filter by.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    # The JSON body as sent and signed; null for document.changed until its first send, which
+    # fills in the version current then.
+    payload: Mapped[str | None] = mapped_column(db.Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # The dispatcher's claim: due pending rows, oldest due first.
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # The admin listing's order and cursor.
+        Index("ix_webhook_deliveries_created", "created_at", "id"),
+        # The retention purge of delivered rows.
+        Index("ix_webhook_deliveries_delivered", "status", "delivered_at"),
+    )

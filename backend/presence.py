@@ -26,6 +26,7 @@ from .database import begin_write
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
 from .extensions import db
 from .models import EDITOR, Membership, Session, new_uuid, parse_session_id
+from .webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def _join_locked(
     values["id"] = connection.execute(_OPEN, values).scalar_one()
     membership = Membership(**values)
     session = _snapshot(Session, _recount(session_id, now, returning=True))
+    _record_presence(events.CLIENT_JOINED, session, [membership], None, now)
     db.session.commit()
     activity.recorder().written(session_id, now)
     log.info(
@@ -244,6 +246,9 @@ def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
         session_id: _snapshot(Session, _recount(session_id, now, returning=True))
         for session_id in touched
     }
+    for session_id, session in sessions.items():
+        left = [m for m in closing if m.session_id == session_id]
+        _record_presence(events.CLIENT_LEFT, session, left, reason, now)
     db.session.commit()
     for session_id in touched:
         activity.recorder().written(session_id, now)
@@ -266,9 +271,33 @@ def _close(which: ColumnElement[bool], reason: str) -> list[PresenceChange]:
 def close_for_end(session_id: str, now: datetime) -> int:
     """Close every open membership of a session that is ending, in the caller's transaction
     (the registry's end), and zero its count from the ledger; the caller commits."""
-    closed = _mark_left(Membership.session_id == session_id, "session_ended", now)
+    which = Membership.session_id == session_id
+    if outbox.enabled(events.CLIENT_LEFT):
+        still_open = select(_MEMBERSHIPS).where(which, Membership.left_at.is_(None))
+        members = [_snapshot(Membership, row) for row in db.session.execute(still_open)]
+        session = db.session.execute(select(_SESSIONS).where(_SESSIONS.c.id == session_id)).one()
+        _record_presence(events.CLIENT_LEFT, session, members, "session_ended", now, count=0)
+    closed = _mark_left(which, "session_ended", now)
     _recount(session_id, now, is_activity=False)
     return closed
+
+
+def _record_presence(
+    event_type: str,
+    session: Any,
+    members: list[Membership],
+    reason: str | None,
+    now: datetime,
+    count: int | None = None,
+) -> None:
+    """client.joined / client.left webhooks for these members, in the open transaction; the
+    count is the session's after the change unless given."""
+    if not outbox.enabled(event_type):
+        return
+    active = session.active_clients if count is None else count
+    for member in members:
+        data = events.client_changed(session, member, active, reason)
+        outbox.record(event_type, data, now, session.id)
 
 
 def _mark_left(which: ColumnElement[bool], reason: str, now: datetime) -> int:

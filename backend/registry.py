@@ -8,23 +8,21 @@ on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, false, func, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import broadcast, clock, presence
+from . import broadcast, clock, cursors, presence
 from .database import begin_write
 from .documents import document_stats
-from .exceptions import InvalidCursor, SessionEnded, SessionLimitReached, SessionNotFound
+from .exceptions import SessionEnded, SessionLimitReached, SessionNotFound
 from .extensions import db
-from .models import Membership, Session, parse_session_id
+from .models import Membership, Session, new_uuid, parse_session_id
+from .webhooks import events, outbox
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +59,7 @@ def create_session(
         )
     now = clock.now()
     session = Session(
+        id=new_uuid(),  # now, not at the flush: the webhook row below names it
         project_id=project_id,
         title=title,
         ttl_seconds=ttl_seconds,
@@ -73,6 +72,7 @@ def create_session(
         pinned=False,
     )
     db.session.add(session)
+    outbox.record(events.SESSION_CREATED, events.session_created(session), now, session.id)
     db.session.commit()
     log.info("session created id=%s project=%s ttl=%s", session.id, project_id, ttl_seconds)
     return session
@@ -120,6 +120,7 @@ def end_if(session_id: str, reason: str, conditions: list[ColumnElement[bool]]) 
         db.session.rollback()
         return False
     closed = presence.close_for_end(session_id, now)
+    _record_ends([session_id], reason, now)
     db.session.commit()
     log.info("session ended id=%s reason=%s clients_closed=%s", session_id, reason, closed)
     broadcast.session_ended(session_id, reason)
@@ -157,6 +158,7 @@ def end_many(
         .distinct()
     )
     closed = {session_id: presence.close_for_end(session_id, now) for session_id in list(held)}
+    _record_ends(ended, reason, now)
     db.session.commit()
     for session_id in ended:
         log.info(
@@ -167,6 +169,15 @@ def end_many(
         )
         broadcast.session_ended(session_id, reason)
     return ended
+
+
+def _record_ends(session_ids: list[str], reason: str, now: datetime) -> None:
+    """session.ended for each of these sessions, in the transaction that ends them."""
+    if not session_ids or not outbox.enabled(events.SESSION_ENDED):
+        return
+    for session in db.session.scalars(select(Session).where(Session.id.in_(session_ids))):
+        data = events.session_ended(session, reason, now)
+        outbox.record(events.SESSION_ENDED, data, now, session.id)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -185,7 +196,7 @@ def list_sessions(
     if project_id is not None:
         query = query.where(Session.project_id == project_id)
     if cursor is not None:
-        last_activity, last_id = decode_cursor(cursor)
+        last_activity, last_id = cursors.decode_cursor(cursor)
         query = query.where(
             or_(
                 Session.last_activity < last_activity,
@@ -195,25 +206,8 @@ def list_sessions(
     query = query.order_by(Session.last_activity.desc(), Session.id.desc()).limit(limit + 1)
     rows = list(db.session.scalars(query))
     page, more = rows[:limit], len(rows) > limit
-    return page, encode_cursor(page[-1]) if more else None
-
-
-def encode_cursor(session: Session) -> str:
-    raw = json.dumps([session.last_activity.isoformat(), session.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, session_id = json.loads(raw)
-        parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None or not isinstance(session_id, str):
-            raise ValueError("cursor without time zone or id")
-        parsed = parsed.astimezone(UTC)
-    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor(details={"cursor": cursor}) from None
-    return parsed, session_id
+    last = page[-1] if more else None
+    return page, cursors.encode_cursor(last.last_activity, last.id) if last else None
 
 
 def session_detail(session: Session) -> dict[str, Any]:

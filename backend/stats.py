@@ -11,6 +11,7 @@ from sqlalchemy import Integer, cast, func, select
 from . import clock
 from .extensions import db
 from .models import CLEANED_REASONS, Membership, Session, SweepRun
+from .webhooks import outbox
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,6 +34,7 @@ def session_metrics(next_sweep_at: datetime | None = None) -> dict[str, Any]:
             select(func.count()).select_from(Membership).where(Membership.left_at.is_(None))
         ),
         "sweeper": sweeper_status(next_sweep_at),
+        "webhooks": outbox.numbers(now),
     }
 
 

@@ -6,7 +6,7 @@ process must agree on (counts of sessions and clients) are read from the databas
 time instead, by `stats`.
 """
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -20,5 +20,13 @@ SWEEP_DURATION = Histogram(
 SOCKET_CONNECTIONS = Gauge(
     "sessionhub_socket_connections",
     "Socket.IO connections this process holds now (joined to a session or not).",
+    registry=PROCESS_REGISTRY,
+)
+
+WEBHOOK_DELIVERIES = Counter(
+    "sessionhub_webhook_deliveries",
+    "Webhook delivery attempts made by this process, by event type and outcome "
+    "(delivered, retry: another attempt is scheduled, failed: no more attempts).",
+    ["event", "outcome"],
     registry=PROCESS_REGISTRY,
 )

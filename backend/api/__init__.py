@@ -6,7 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from ..schemas import ErrorSchema, SessionUpdateSchema
-from . import admin, docs, health, sessions, tokens
+from . import admin, docs, health, sessions, tokens, webhooks
 from .auth import BEARER_SCHEME, require_every_route_decided
 from .blueprint import URL_PREFIX, SessionIdConverter
 from .errors import register_error_handlers
@@ -40,7 +40,7 @@ def register_api(app: Flask) -> Api:
     rest.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     # The schema's own validator refuses `{}`; apispec cannot see that, so say it here.
     rest.spec.components.schema("SessionUpdate", {"minProperties": 1}, schema=SessionUpdateSchema)
-    for blueprint in (sessions.blp, tokens.blp, admin.blp, health.blp):
+    for blueprint in (sessions.blp, tokens.blp, admin.blp, webhooks.blp, health.blp):
         rest.register_blueprint(blueprint)
     # The longest token this server mints is a setting: the spec says which, so a client (and
     # schemathesis) knows that a longer `ttl_seconds` is refused.

@@ -103,6 +103,20 @@ class _DatabaseCollector:
             numbers["total_cleaned"],
         )
         yield CounterMetricFamily("sessionhub_sweep_runs", "Sweeps recorded.", sweeper["runs"])
+        webhooks = numbers["webhooks"]
+        by_status = GaugeMetricFamily(
+            "sessionhub_webhook_outbox",
+            "Webhook deliveries in the outbox, by status (delivered ones until purged).",
+            labels=["status"],
+        )
+        for status in ("pending", "delivered", "failed"):
+            by_status.add_metric([status], webhooks[status])
+        yield by_status
+        yield GaugeMetricFamily(
+            "sessionhub_webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none is pending).",
+            webhooks["oldest_pending_age_seconds"] or 0,
+        )
         oldest = numbers["oldest_session_age_seconds"]
         yield GaugeMetricFamily(
             "sessionhub_oldest_session_age_seconds",

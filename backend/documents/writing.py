@@ -26,6 +26,7 @@ from ..exceptions import InvalidOperation, NothingToRedo, NothingToUndo, Session
 from ..extensions import db
 from ..models import DocumentNode, Operation, Session, is_past_ttl
 from ..schemas import PROPS_MAX_BYTES, props_size
+from ..webhooks import outbox
 from .history import history, undo_target, undo_window
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ def _log(
         },
     )
     _compact(connection, session_id, version)
+    outbox.note_document_change(session_id, now)
     db.session.commit()
     activity.recorder().written(session_id, now)  # only once it is really written
     log.debug("document session=%s version=%s %s %s", session_id, version, kind, op["type"])

@@ -51,6 +51,12 @@ from .socket import (
     LeaveSessionSchema,
     OperationEventSchema,
 )
+from .webhooks import (
+    DeliveryListQuerySchema,
+    DeliveryListSchema,
+    DeliverySchema,
+    WebhookNumbersSchema,
+)
 
 __all__ = [
     "MAX_INACTIVE_HOURS",
@@ -64,6 +70,9 @@ __all__ = [
     "ClientListSchema",
     "ClientSchema",
     "ConnectAuthSchema",
+    "DeliveryListQuerySchema",
+    "DeliveryListSchema",
+    "DeliverySchema",
     "DocumentOpSchema",
     "DocumentSchema",
     "ErrorBodySchema",
@@ -93,6 +102,7 @@ __all__ = [
     "StrictNumber",
     "StrictString",
     "SweeperSchema",
+    "WebhookNumbersSchema",
     "json_depth_exceeds",
     "props_size",
     "storable_text_problem",

@@ -219,6 +219,10 @@ class SessionMetricsSchema(Schema):
     newest_session_age_seconds = fields.Float(allow_none=True)
     avg_session_age_seconds = fields.Float(allow_none=True)
     sweeper = fields.Nested(SweeperSchema)
+    webhooks = fields.Nested(
+        "WebhookNumbersSchema",
+        metadata={"description": "Deliveries by status; all 0 while WEBHOOK_URLS is empty."},
+    )
 
 
 class HealthSchema(Schema):

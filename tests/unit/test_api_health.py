@@ -98,6 +98,7 @@ def test_metrics_of_an_empty_database(client):
         "newest_session_age_seconds": None,
         "avg_session_age_seconds": None,
         "sweeper": EMPTY_SWEEPER,
+        "webhooks": {"pending": 0, "delivered": 0, "failed": 0, "oldest_pending_age_seconds": None},
     }
 
 
