@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from flask import Flask, current_app
@@ -146,53 +147,62 @@ class Dispatcher:
         self.send = send
         self.spawn = spawn or _start_thread
         self.stopping = False
+        # Endpoints with a lane still sending: their next rows wait for it.
+        self.busy: set[str] = set()
 
     def run(self) -> None:
-        """Until `stop`: send what is due, then wait a second when nothing was."""
-        log.info("webhook dispatcher started: %s", ", ".join(self.app.config["WEBHOOK_URLS"]))
+        """Until `stop`: start sending what is due, then wait a second when nothing new was."""
+        shown = ", ".join(endpoint_for_logs(url) for url in self.app.config["WEBHOOK_URLS"])
+        log.info("webhook dispatcher started: %s", shown)
         while not self.stopping:
-            sent = 0
+            started = 0
             with self.app.app_context():
                 try:
-                    sent = self.dispatch_due()
+                    started = self.dispatch_due(wait=False)
                 except Exception:
                     log.exception("webhook dispatcher round failed")
                     db.session.rollback()
                 finally:
                     db.session.remove()
-            if not sent and not self.stopping:
+            if not started and not self.stopping:
                 self.sleep(POLL_SECS)
         log.info("webhook dispatcher stopped")
 
     def stop(self) -> None:
-        """Finish the round in hand and start no other; rows claimed and not sent are sent
-        again once their lease runs out, by whichever process claims them."""
+        """Start no more sends; rows claimed and not sent are sent again once their lease runs
+        out, by whichever process claims them."""
         self.stopping = True
 
-    def dispatch_due(self) -> int:
-        """Claim the rows due now and send them: each endpoint's rows one after another, the
-        endpoints side by side, so a hanging receiver holds up only its own deliveries.
-        Returns how many rows were claimed."""
-        claimed = claim_due(clock.now())
+    def dispatch_due(self, wait: bool = True) -> int:
+        """Claim the rows due now for every endpoint not already being sent to, and send them:
+        each endpoint's rows one after another in a lane of its own, the lanes side by side,
+        so a hanging receiver holds up only its own deliveries. `wait`: return once every lane
+        is done (tests, the CLI) rather than at once (the loop). How many rows were claimed."""
+        claimed = claim_due(clock.now(), skip_endpoints=set(self.busy))
         lanes: dict[str, list[Claimed]] = {}
         for row in claimed:
             lanes.setdefault(row.endpoint, []).append(row)
-        if len(lanes) == 1:
-            self._send_lane(next(iter(lanes.values())))
-        else:
-            tasks = [self.spawn(self._send_lane_in_context, rows) for rows in lanes.values()]
+        tasks = []
+        for endpoint, rows in lanes.items():
+            self.busy.add(endpoint)
+            tasks.append(self.spawn(self._send_lane_in_context, endpoint, rows))
+        if wait:
             for task in tasks:
                 task.join()
         return len(claimed)
 
-    def _send_lane_in_context(self, rows: list[Claimed]) -> None:
-        with self.app.app_context():
-            try:
-                self._send_lane(rows)
-            except Exception:
-                log.exception("webhook deliveries to %s failed", rows[0].endpoint)
-            finally:
-                db.session.remove()
+    def _send_lane_in_context(self, endpoint: str, rows: list[Claimed]) -> None:
+        try:
+            with self.app.app_context():
+                try:
+                    self._send_lane(rows)
+                except Exception:
+                    log.exception("webhook deliveries to %s failed", endpoint_for_logs(endpoint))
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+        finally:
+            self.busy.discard(endpoint)
 
     def _send_lane(self, rows: list[Claimed]) -> None:
         config = current_app.config
@@ -240,7 +250,7 @@ class Dispatcher:
             "webhook %s %s to %s: %s (attempt %d%s)",
             row.id,
             row.event_type,
-            row.endpoint,
+            endpoint_for_logs(row.endpoint),
             result,
             attempts,
             f", {outcome.error}" if outcome.error else "",
@@ -255,18 +265,29 @@ class Dispatcher:
         return base * self.rng.uniform(1 - JITTER, 1 + JITTER)
 
 
+def endpoint_for_logs(url: str) -> str:
+    """The endpoint without what may be a credential (user info, query, fragment)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def _start_thread(target: Callable[..., Any], *args: Any) -> threading.Thread:
     thread = threading.Thread(target=target, args=args, daemon=True)
     thread.start()
     return thread
 
 
-def claim_due(now: datetime) -> list[Claimed]:
-    """Lease up to CLAIM_BATCH due rows to this process and return them, bodies filled in.
+def claim_due(now: datetime, skip_endpoints: set[str] | None = None) -> list[Claimed]:
+    """Lease up to CLAIM_BATCH due rows to this process and return them, bodies filled in;
+    none for `skip_endpoints` (this process is still sending to them).
 
     A cheap read first: most rounds find nothing due and take no write lock at all.
     """
     due = (DELIVERIES.c.status == PENDING) & (DELIVERIES.c.next_attempt_at <= now)
+    if skip_endpoints:
+        due = due & DELIVERIES.c.endpoint.not_in(skip_endpoints)
     if db.session.execute(select(DELIVERIES.c.id).where(due).limit(1)).first() is None:
         db.session.rollback()
         return []

@@ -346,3 +346,24 @@ def test_a_hanging_endpoint_holds_up_only_its_own_deliveries(make_app, clock) ->
         assert Dispatcher(app, send=send).dispatch_due() == 2
     assert ("slow waited", True) in order
     assert {row.status for row in deliveries(app)} == {"delivered"}
+
+
+def test_an_endpoint_still_being_sent_to_gets_no_new_rows(make_app, clock) -> None:
+    from backend.webhooks.dispatcher import claim_due
+
+    slow, fast = "http://127.0.0.1:9/slow", "http://127.0.0.1:9/fast"
+    app = make_app(WEBHOOK_URLS=[slow, fast], WEBHOOK_SECRET=TEST_SECRET)
+    create_session(app.test_client())
+    with app.app_context():
+        claimed = claim_due(clock.now(), skip_endpoints={slow})
+    assert [row.endpoint for row in claimed] == [fast]
+
+
+def test_endpoints_are_logged_without_credentials() -> None:
+    from backend.webhooks.dispatcher import endpoint_for_logs
+
+    assert (
+        endpoint_for_logs("https://user:pw@hooks.test:8443/in?token=s3cret#x")
+        == "https://hooks.test:8443/in"
+    )
+    assert endpoint_for_logs("http://127.0.0.1/hooks") == "http://127.0.0.1/hooks"
