@@ -10,6 +10,10 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlalchemy.sql.elements import ColumnElement
 
 from .exceptions import InvalidCursor
 
@@ -31,3 +35,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(details={"cursor": cursor}) from None
     return parsed, row_id
+
+
+def after(cursor: str, time_column: Any, id_column: Any) -> ColumnElement[bool]:
+    """The rows after the cursor's in a listing ordered by (time, id) descending."""
+    moment, row_id = decode_cursor(cursor)
+    return or_(time_column < moment, and_(time_column == moment, id_column < row_id))

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, false, func, or_, select, text, update
+from sqlalchemy import and_, false, func, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import broadcast, clock, cursors, presence
@@ -196,13 +196,7 @@ def list_sessions(
     if project_id is not None:
         query = query.where(Session.project_id == project_id)
     if cursor is not None:
-        last_activity, last_id = cursors.decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Session.last_activity < last_activity,
-                and_(Session.last_activity == last_activity, Session.id < last_id),
-            )
-        )
+        query = query.where(cursors.after(cursor, Session.last_activity, Session.id))
     query = query.order_by(Session.last_activity.desc(), Session.id.desc()).limit(limit + 1)
     rows = list(db.session.scalars(query))
     page, more = rows[:limit], len(rows) > limit

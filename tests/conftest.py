@@ -18,6 +18,7 @@ from backend import create_app
 from backend.clock import FrozenClock
 from backend.extensions import db
 from tests.databases import postgres_admin_url, postgres_database, sqlite_database
+from tests.webhook_receiver import TEST_SECRET, WebhookReceiver
 
 BACKENDS = ["sqlite", "postgresql"]
 ADMIN_TOKEN = "test-admin-token"
@@ -178,3 +179,16 @@ def connect_to() -> Iterator:
 def connect(app: Flask, connect_to) -> object:
     """Opens test clients to the default `app`: `connect({"name": "Ada"})`."""
     return lambda auth=None, **kwargs: connect_to(app, auth, **kwargs)
+
+
+@pytest.fixture()
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on a loopback port, verifying every signature."""
+    with WebhookReceiver() as running:
+        yield running
+
+
+@pytest.fixture()
+def hooked(make_app, receiver: WebhookReceiver) -> Flask:
+    """An app sending every webhook event to `receiver`."""
+    return make_app(WEBHOOK_URLS=[receiver.url], WEBHOOK_SECRET=TEST_SECRET)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -89,3 +90,20 @@ class ManualTasks:
         started, self.started = self.started, []
         for task in started:
             task()
+
+
+class RecordingEnvironment(Mapping[str, str]):
+    """An empty environment that remembers every variable asked of it."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

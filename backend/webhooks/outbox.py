@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 
 from .. import clock, cursors
 from ..exceptions import AlreadyDelivered, DeliveryNotFound
@@ -143,13 +143,7 @@ def list_deliveries(
     if session_id is not None:
         query = query.where(WebhookDelivery.session_id == session_id)
     if cursor is not None:
-        created, last_id = cursors.decode_cursor(cursor)
-        query = query.where(
-            or_(
-                WebhookDelivery.created_at < created,
-                and_(WebhookDelivery.created_at == created, WebhookDelivery.id < last_id),
-            )
-        )
+        query = query.where(cursors.after(cursor, WebhookDelivery.created_at, WebhookDelivery.id))
     query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
     rows = list(db.session.scalars(query.limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,17 @@ def node_client() -> Path:
             timeout=300,
         )
     return Path(node)
+
+
+REDIS_ENV = "TEST_REDIS_URL"
+
+
+def message_queue_env() -> dict[str, str]:
+    """A Redis message queue on a channel of the calling test's own; skips without Redis."""
+    redis_url = os.environ.get(REDIS_ENV)
+    if not redis_url:
+        pytest.skip(f"the message-queue tests need {REDIS_ENV}")
+    return {
+        "SOCKETIO_MESSAGE_QUEUE": redis_url,
+        "SOCKETIO_CHANNEL": f"sessionhub-test-{uuid.uuid4().hex}",
+    }

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN, active_clients, create_session, wait_for
-
-REDIS_ENV = "TEST_REDIS_URL"
+from tests.e2e.conftest import ADMIN, active_clients, create_session, message_queue_env, wait_for
 
 
 @pytest.fixture()
 def cluster(start_server):
     """Two processes on the same database and a message-queue channel of this test's own."""
-    redis_url = os.environ.get(REDIS_ENV)
-    if not redis_url:
-        pytest.skip(f"the message-queue tests need {REDIS_ENV}")
-    queue = {
-        "SOCKETIO_MESSAGE_QUEUE": redis_url,
-        "SOCKETIO_CHANNEL": f"sessionhub-test-{uuid.uuid4().hex}",
-    }
+    queue = message_queue_env()
     return start_server(INSTANCE_NAME="e2e-a", **queue), start_server(
         INSTANCE_NAME="e2e-b", **queue
     )

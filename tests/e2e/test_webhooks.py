@@ -5,17 +5,15 @@ no socket event, and nothing at all with webhooks off."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
-import uuid
 from collections import Counter
 from datetime import datetime
 
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN, SQLITE_ONLY, create_session, wait_for
+from tests.e2e.conftest import ADMIN, SQLITE_ONLY, create_session, message_queue_env, wait_for
 from tests.e2e.server import ServerProcess, free_port
 from tests.e2e.webhook_helpers import (
     EVENT_TYPES,
@@ -31,7 +29,6 @@ from tests.e2e.webhook_helpers import (
 from tests.webhook_receiver import TEST_SECRET
 
 POSTGRESQL_ONLY = pytest.mark.parametrize("e2e_database_url", ["postgresql"], indirect=True)
-REDIS_ENV = "TEST_REDIS_URL"
 DISPATCHER_STARTED = "webhook dispatcher started"
 
 
@@ -156,13 +153,7 @@ DELIVERED_LINE = re.compile(r"webhook msg_\w+ \S+ to \S+: delivered")
 def test_two_dispatchers_on_postgresql_send_every_row_exactly_once(start_server) -> None:
     """Both processes run a dispatcher on one outbox: FOR UPDATE SKIP LOCKED and the lease
     must keep them from both sending a row, and neither may leave one unsent."""
-    redis_url = os.environ.get(REDIS_ENV)
-    if not redis_url:
-        pytest.skip(f"the message-queue tests need {REDIS_ENV}")
-    queue = {
-        "SOCKETIO_MESSAGE_QUEUE": redis_url,
-        "SOCKETIO_CHANNEL": f"sessionhub-test-{uuid.uuid4().hex}",
-    }
+    queue = message_queue_env()
     with Receiver() as receiver:
         hooks = webhook_env(receiver.url)
         servers = (

@@ -8,7 +8,6 @@ import contextlib
 import io
 import re
 import uuid
-from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import pytest
@@ -19,30 +18,14 @@ from backend.api.blueprint import URL_PREFIX
 from backend.exceptions import Forbidden
 from config import load_config
 from tests.entry_points import ROOT, settings_names
+from tests.helpers import RecordingEnvironment
+from tests.readme import fenced_blocks, table_rows
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECRET = "a-join-token-secret-for-the-readme-test-0123456789"
 REST_TABLE_HEADER = "| method and path | does | credential |"
 CONFIG_TABLE_HEADER = "| variable | default | meaning |"
 # `<session_id:session_id>` in a rule, `<id>` in the README: both are one path parameter.
 PARAMETER = re.compile(r"<[^>]*>")
-
-
-def fenced_blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
-
-
-def table_rows(header: str) -> list[list[str]]:
-    """The cells of each row of the README table that starts with `header` (escaped pipes,
-    `\\|`, stay inside their cell)."""
-    lines = README.splitlines()
-    assert lines.count(header) == 1, f"the README should hold one table headed {header!r}"
-    rows = []
-    for line in lines[lines.index(header) + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
-    return rows
 
 
 # --- signing examples --------------------------------------------------------------------------
@@ -122,23 +105,6 @@ def test_the_rest_table_names_every_route_with_its_credential() -> None:
 def test_the_refusal_table_lists_every_reason() -> None:
     reasons = {row[0].strip("`") for row in table_rows("| `details.reason` | the token |")}
     assert reasons == set(access.REFUSALS)
-
-
-class RecordingEnvironment(Mapping[str, str]):
-    """An empty environment that remembers every variable asked of it."""
-
-    def __init__(self) -> None:
-        self.asked: set[str] = set()
-
-    def __getitem__(self, name: str) -> str:
-        self.asked.add(name)
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 def variables_config_reads() -> set[str]:

@@ -9,7 +9,7 @@ import importlib.util
 import json
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,30 +23,15 @@ from backend.webhooks.dispatcher import Dispatcher, signed_headers
 from config import WEBHOOK_EVENT_TYPES, load_config
 from tests.conftest import ADMIN
 from tests.entry_points import ROOT, settings_names
-from tests.helpers import SESSIONS, create_session, join
+from tests.helpers import SESSIONS, RecordingEnvironment, create_session, join
+from tests.readme import README, fenced_blocks, table_rows
 from tests.webhook_receiver import TEST_SECRET, WebhookReceiver
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 NODE_RECEIVER = ROOT / "tests/e2e/js/verify-webhook.mjs"
 CONFIG_TABLE_HEADER = "| variable | default | meaning |"
 HEADERS_TABLE_HEADER = "| header | value |"
 OTHER_SECRET = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"  # 24 bytes of "A"
 UNITS = {"s": 1, "min": 60, "h": 3600}
-
-
-def fenced_blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
-
-
-def table_rows(header: str) -> list[list[str]]:
-    lines = README.splitlines()
-    assert lines.count(header) == 1, f"the README should hold one table headed {header!r}"
-    rows = []
-    for line in lines[lines.index(header) + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
-    return rows
 
 
 def prose() -> str:
@@ -146,12 +131,6 @@ def readme_examples() -> dict[str, dict[str, Any]]:
     return examples
 
 
-@pytest.fixture()
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as running:
-        yield running
-
-
 def test_the_example_bodies_have_the_fields_the_server_sends(
     make_app, receiver: WebhookReceiver, connect_to, clock
 ) -> None:
@@ -180,23 +159,6 @@ def test_the_example_bodies_have_the_fields_the_server_sends(
 
 
 # --- settings, headers and schedule ----------------------------------------------------------
-
-
-class RecordingEnvironment(Mapping[str, str]):
-    """An empty environment that remembers every variable asked of it."""
-
-    def __init__(self) -> None:
-        self.asked: set[str] = set()
-
-    def __getitem__(self, name: str) -> str:
-        self.asked.add(name)
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 def test_every_webhook_setting_is_in_env_example_and_the_readme_table() -> None:

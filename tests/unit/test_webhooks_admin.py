@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,20 +16,9 @@ from backend.webhooks.dispatcher import Dispatcher
 from config import ConfigError, load_config
 from tests.conftest import ADMIN
 from tests.helpers import SESSIONS, create_session, database_state
-from tests.webhook_receiver import TEST_SECRET, WebhookReceiver
+from tests.webhook_receiver import TEST_SECRET
 
 DELIVERIES = "/api/v1/webhooks/deliveries"
-
-
-@pytest.fixture()
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as running:
-        yield running
-
-
-@pytest.fixture()
-def hooked(make_app, receiver: WebhookReceiver) -> Flask:
-    return make_app(WEBHOOK_URLS=[receiver.url], WEBHOOK_SECRET=TEST_SECRET)
 
 
 def dispatch(app: Flask) -> int:

@@ -4,11 +4,9 @@ to a real receiver, retried on the schedule, and never written while webhooks ar
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -17,20 +15,9 @@ from backend.models import WebhookDelivery
 from backend.webhooks.dispatcher import BACKOFF_SECS, USER_AGENT, Dispatcher
 from tests.conftest import ADMIN
 from tests.helpers import SESSIONS, create_session, join
-from tests.webhook_receiver import TEST_SECRET, WebhookReceiver
+from tests.webhook_receiver import TEST_SECRET
 
 OP = {"type": "add_node", "node_id": "n1", "props": {"x": 1}}
-
-
-@pytest.fixture()
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as running:
-        yield running
-
-
-@pytest.fixture()
-def hooked(make_app, receiver: WebhookReceiver) -> Flask:
-    return make_app(WEBHOOK_URLS=[receiver.url], WEBHOOK_SECRET=TEST_SECRET)
 
 
 def deliveries(app: Flask, **filters: Any) -> list[WebhookDelivery]:
