@@ -302,6 +302,8 @@ _INTEGER_SETTINGS: dict[str, tuple[int, int]] = {
     "DATABASE_MAX_OVERFLOW": (20, 0),
     # The longest join token POST /sessions/<id>/tokens will mint.
     "JOIN_TOKEN_MAX_TTL_SECS": (86400, 1),
+    # Ephemeral state and signals (DESIGN section 12): the largest, as JSON.
+    "EPHEMERAL_MAX_BYTES": (4096, 64),
     # Webhooks (DESIGN section 11).
     "WEBHOOK_TIMEOUT_SECS": (10, 1),
     "WEBHOOK_MAX_ATTEMPTS": (8, 1),

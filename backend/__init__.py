@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config import ConfigError, default_instance_name, load_config
 
-from . import activity, broadcast, instances, presence
+from . import activity, broadcast, ephemeral, instances, presence
 from . import clock as clock_module
 from .api import register_api
 from .cli import ConfigurationFailed, sessions_cli, webhooks_cli
@@ -68,6 +68,7 @@ def create_app(
             app.config["DATABASE_MAX_OVERFLOW"],
         ),
     )
+    ephemeral.init_app(app)
     db.init_app(app)
     configure_engine(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)

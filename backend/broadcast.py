@@ -204,3 +204,21 @@ def operation(
     socketio.emit(
         "operation", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
     )
+
+
+def state(
+    session_id: str, client_id: str, value: dict[str, Any] | None, skip_sid: str | None = None
+) -> None:
+    """A member's new ephemeral state (null: cleared), to the rest of the room."""
+    payload = {"session_id": session_id, "client_id": client_id, "state": value}
+    socketio.emit(
+        "state", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
+    )
+
+
+def signal(session_id: str, client_id: str, event: str, data: Any, skip_sid: str) -> None:
+    """A member's one-off message, to the rest of the room."""
+    payload = {"session_id": session_id, "client_id": client_id, "event": event, "data": data}
+    socketio.emit(
+        "signal", payload, to=session_room(session_id), namespace=NAMESPACE, skip_sid=skip_sid
+    )

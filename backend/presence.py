@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import Row, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import activity, broadcast, clock
+from . import activity, broadcast, clock, ephemeral
 from .database import begin_write
 from .exceptions import SessionEnded, SessionFull, SessionNotFound
 from .extensions import db
@@ -382,12 +382,15 @@ def active_counts(session_ids: list[str]) -> dict[str, int]:
 
 
 def announce(change: PresenceChange, skip_sid: str | None = None) -> None:
-    """Send the room a diff of who joined or left; nothing at all when nothing changed."""
-    if change.changed:
-        broadcast.presence(
-            change.session.id,
-            change.session.active_clients,
-            change.joined,
-            change.left,
-            skip_sid=skip_sid,
-        )
+    """Send the room a diff of who joined or left; nothing at all when nothing changed. Those
+    who left lose their ephemeral state, and the room hears it cleared."""
+    if not change.changed:
+        return
+    session_id = change.session.id
+    broadcast.presence(
+        session_id, change.session.active_clients, change.joined, change.left, skip_sid=skip_sid
+    )
+    if change.left:
+        gone = [member.client_id for member in change.left]
+        for client_id in ephemeral.forget_members(session_id, gone):
+            broadcast.state(session_id, client_id, None)

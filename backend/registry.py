@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import and_, false, func, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import broadcast, clock, cursors, presence
+from . import broadcast, clock, cursors, ephemeral, presence
 from .database import begin_write
 from .documents import document_stats
 from .exceptions import SessionEnded, SessionLimitReached, SessionNotFound
@@ -124,6 +124,7 @@ def end_if(session_id: str, reason: str, conditions: list[ColumnElement[bool]]) 
     db.session.commit()
     log.info("session ended id=%s reason=%s clients_closed=%s", session_id, reason, closed)
     broadcast.session_ended(session_id, reason)
+    ephemeral.forget_session(session_id)
     return True
 
 
@@ -168,6 +169,7 @@ def end_many(
             closed.get(session_id, 0),
         )
         broadcast.session_ended(session_id, reason)
+        ephemeral.forget_session(session_id)
     return ended
 
 

@@ -18,7 +18,7 @@ from flask_socketio import ConnectionRefusedError, Namespace
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import access, activity, broadcast, clock, documents, presence, registry
+from .. import access, activity, broadcast, clock, documents, ephemeral, presence, registry
 from ..access import JoinGrant
 from ..exceptions import (
     Forbidden,
@@ -39,6 +39,8 @@ from ..schemas import (
     LeaveSessionSchema,
     OperationEventSchema,
     SessionDetailSchema,
+    SetStateSchema,
+    SignalSchema,
     validation_details,
 )
 from .acks import acknowledge, failure
@@ -303,6 +305,7 @@ class SessionNamespace(Namespace):
         return {
             "session": DETAIL.dump(detail),
             "clients": clients,
+            "states": ephemeral.states().all(session.id),
             "version": detail["version"],
             **document,
         }
@@ -339,6 +342,28 @@ class SessionNamespace(Namespace):
         presence.announce(change)
         return {"session_id": change.session.id, "active_clients": change.session.active_clients}
 
+    # --- ephemeral state (DESIGN section 12) ------------------------------------------------
+
+    @acknowledge(SetStateSchema)
+    def on_set_state(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A member replaces its ephemeral state (null clears it); the room hears `state`.
+        Viewers may: a cursor is not an edit."""
+        session_id = payload["session_id"]
+        member = self._member(session_id)
+        ephemeral.states().put(session_id, member.client_id, payload["state"])
+        broadcast.state(session_id, member.client_id, payload["state"], skip_sid=_EVENT_SID.get())
+        return {}
+
+    @acknowledge(SignalSchema)
+    def on_signal(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A member relays a one-off message; the rest of the room hears `signal`."""
+        session_id = payload["session_id"]
+        member = self._member(session_id)
+        broadcast.signal(
+            session_id, member.client_id, payload["event"], payload["data"], _EVENT_SID.get()
+        )
+        return {}
+
     # --- the shared document ---------------------------------------------------------------
 
     @acknowledge(OperationEventSchema)
@@ -363,17 +388,21 @@ class SessionNamespace(Namespace):
         self._tell_room(applied)
         return {"version": applied.version, "op": applied.op}
 
-    def _author(self, session_id: str) -> documents.Author:
-        """The member about to write to `session_id`; only editors may."""
-        connection = self.connections[_EVENT_SID.get()]
-        author = connection.joined.get(session_id)
+    def _member(self, session_id: str) -> documents.Author:
+        """This socket's membership in `session_id`, or why it has none."""
+        author = self.connections[_EVENT_SID.get()].joined.get(session_id)
         if author is None:
             # Unknown session, then ended session, beat not joined: they say more.
             session = registry.get_session(session_id)
             if session.has_ended(clock.now()):
                 raise SessionEnded(details={"session_id": session.id})
             raise NotJoined(details={"session_id": session_id})
-        if session_id in connection.read_only:
+        return author
+
+    def _author(self, session_id: str) -> documents.Author:
+        """The member about to write to `session_id`; only editors may."""
+        author = self._member(session_id)
+        if session_id in self.connections[_EVENT_SID.get()].read_only:
             raise Forbidden(
                 "Viewers may read the document but not change it.",
                 details={"reason": "viewer", "session_id": session_id},

@@ -50,6 +50,8 @@ from .socket import (
     JoinSessionSchema,
     LeaveSessionSchema,
     OperationEventSchema,
+    SetStateSchema,
+    SignalSchema,
 )
 from .webhooks import (
     DeliveryListQuerySchema,
@@ -97,6 +99,8 @@ __all__ = [
     "SessionMetricsSchema",
     "SessionSummarySchema",
     "SessionUpdateSchema",
+    "SetStateSchema",
+    "SignalSchema",
     "StrictBoolean",
     "StrictInteger",
     "StrictNumber",

@@ -12,6 +12,7 @@ import numbers
 import re
 from typing import Any
 
+from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from ..models import parse_session_id
@@ -149,6 +150,22 @@ def props_size(props: dict[str, Any]) -> int:
     return len(encoded.encode())
 
 
+def check_bounded_json(value: Any, max_bytes: int) -> None:
+    """Raise ValidationError unless `value` is JSON we can store and send on: at most
+    MAX_JSON_DEPTH deep and `max_bytes` once serialised, with no NaN, Infinity or lone
+    surrogate."""
+    if json_depth_exceeds(value):
+        raise ValidationError(f"Must nest at most {MAX_JSON_DEPTH} levels deep.")
+    try:
+        size = props_size(value)
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode text (no lone surrogates).") from None
+    except (ValueError, TypeError):
+        raise ValidationError("Must hold only JSON values (no NaN or Infinity).") from None
+    if size > max_bytes:
+        raise ValidationError(f"Must be at most {max_bytes} bytes as JSON.")
+
+
 class PropsField(fields.Dict):
     """A JSON object of node properties, at most PROPS_MAX_BYTES once serialised and at most
     MAX_JSON_DEPTH deep."""
@@ -156,16 +173,22 @@ class PropsField(fields.Dict):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
-        if json_depth_exceeds(value):
-            raise ValidationError(f"Must nest at most {MAX_JSON_DEPTH} levels deep.")
-        try:
-            size = props_size(value)
-        except UnicodeEncodeError:
-            raise ValidationError("Must be valid Unicode text (no lone surrogates).") from None
-        except (ValueError, TypeError):
-            raise ValidationError("Must hold only JSON values (no NaN or Infinity).") from None
-        if size > PROPS_MAX_BYTES:
-            raise ValidationError(f"Must be at most {PROPS_MAX_BYTES} bytes as JSON.")
+        check_bounded_json(value, PROPS_MAX_BYTES)
+        return value
+
+
+class EphemeralJsonField(fields.Raw):
+    """Ephemeral state or a signal's data (DESIGN section 12): any JSON value (an object, or
+    null, with `objects_only`), at most EPHEMERAL_MAX_BYTES once serialised."""
+
+    def __init__(self, *args: Any, objects_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.objects_only = objects_only
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if self.objects_only and value is not None and not isinstance(value, dict):
+            raise ValidationError("Must be an object or null.")
+        check_bounded_json(value, current_app.config["EPHEMERAL_MAX_BYTES"])
         return value
 
 

@@ -7,7 +7,14 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..models import NAME_MAX, ROLES, USER_ID_MAX
-from .fields import BodySchema, PropsField, SessionIdField, StrictInteger, StrictString
+from .fields import (
+    BodySchema,
+    EphemeralJsonField,
+    PropsField,
+    SessionIdField,
+    StrictInteger,
+    StrictString,
+)
 
 OPERATION_TYPES = ("add_node", "update_node", "delete_node")
 
@@ -77,3 +84,18 @@ class DocumentOpSchema(BodySchema):
 class OperationEventSchema(BodySchema):
     session_id = SessionIdField(required=True)
     op = fields.Nested(DocumentOpSchema, required=True)
+
+
+class SetStateSchema(BodySchema):
+    """This member's ephemeral state (a cursor, a selection, a drag preview): null clears it."""
+
+    session_id = SessionIdField(required=True)
+    state = EphemeralJsonField(required=True, allow_none=True, objects_only=True)
+
+
+class SignalSchema(BodySchema):
+    """A one-off message to the rest of the room, never stored."""
+
+    session_id = SessionIdField(required=True)
+    event = StrictString(required=True, not_blank=True, validate=validate.Length(max=64))
+    data = EphemeralJsonField(load_default=None, allow_none=True)

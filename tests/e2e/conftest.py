@@ -80,11 +80,11 @@ def sio_clients() -> Iterator[Callable[..., socketio.Client]]:
 
 
 def recording_client(**options: Any) -> socketio.Client:
-    """A client (no reconnection) that keeps every presence, operation and session_ended it
-    hears in `client.received`, as (event, data)."""
+    """A client (no reconnection) that keeps every server event it hears (presence, operation,
+    session_ended, state, signal) in `client.received`, as (event, data)."""
     client = socketio.Client(reconnection=False, **options)
     client.received = []  # type: ignore[attr-defined]
-    for event in ("presence", "operation", "session_ended"):
+    for event in ("presence", "operation", "session_ended", "state", "signal"):
         client.on(event, lambda data, event=event: client.received.append((event, data)))
     return client
 

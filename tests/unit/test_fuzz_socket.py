@@ -23,16 +23,26 @@ from tests.helpers import create_session, database_state, join
 # Pointed elsewhere at import, before collection ends: a fixture would run too late.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "sessionhub-hypothesis")
 
-CLIENT_EVENTS = ("join_session", "leave_session", "operation", "undo", "redo")
+CLIENT_EVENTS = (
+    "join_session",
+    "leave_session",
+    "operation",
+    "undo",
+    "redo",
+    "set_state",
+    "signal",
+)
 # Names no handler answers, the ones python-socketio raises itself included: from a client
 # they are ordinary events and must not reach the connect/disconnect handlers.
 UNKNOWN_EVENTS = ("no_such_event", "connect", "disconnect", "connect_error", "message", "")
 FIELDS = {
-    "join_session": {"session_id", "name", "since_version"},
+    "join_session": {"session_id", "name", "since_version", "token"},
     "leave_session": {"session_id"},
     "operation": {"session_id", "op"},
     "undo": {"session_id"},
     "redo": {"session_id"},
+    "set_state": {"session_id", "state"},
+    "signal": {"session_id", "event", "data"},
 }
 ALL_FIELDS = sorted(set().union(*FIELDS.values()) | {"type", "node_id", "props"})
 DEPTH = 200  # deep, yet within what the test client's own json.dumps can encode
@@ -144,11 +154,36 @@ BAD_FIELD_VALUES = {
         ),
     ),
     "op": bad_ops,
+    # Not a string, empty, too long, or no JWT at all (refused as `forbidden`).
+    "token": st.one_of(
+        any_values.filter(lambda value: value is not None and not isinstance(value, str)),
+        st.sampled_from(["", "t" * 4097, "not.a.token", "\ud800"]),
+    ),
+    "state": st.one_of(
+        any_values.filter(lambda value: value is not None and not isinstance(value, dict)),
+        st.sampled_from([{"big": "x" * 5000}, {"nan": float("nan")}]),
+    ),
+    "event": st.one_of(
+        any_values.filter(lambda value: not isinstance(value, str)),
+        st.sampled_from(["", "   ", "e" * 65, "a\x00"]),
+    ),
+    "data": st.sampled_from(["x" * 5000, float("nan"), {"k": float("inf")}]),
+}
+
+
+VALID_EXTRAS: dict[str, dict[str, Any]] = {
+    "set_state": {"state": {"x": 1}},
+    "signal": {"event": "ping"},
 }
 
 
 def valid_payload(event: str, session_id: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
-    payloads = st.fixed_dictionaries({"session_id": session_id})
+    payloads = st.fixed_dictionaries(
+        {
+            "session_id": session_id,
+            **{k: st.just(v) for k, v in VALID_EXTRAS.get(event, {}).items()},
+        }
+    )
     return with_field(payloads, "op", valid_ops) if event == "operation" else payloads
 
 
@@ -279,7 +314,7 @@ HOSTILE_VALUES = {
 }
 # event -> the paths into its valid payload where a hostile value goes
 FIELD_PATHS = {
-    "join_session": [("session_id",), ("name",), ("since_version",)],
+    "join_session": [("session_id",), ("name",), ("since_version",), ("token",)],
     "leave_session": [("session_id",)],
     "operation": [
         ("session_id",),
@@ -291,6 +326,8 @@ FIELD_PATHS = {
     ],
     "undo": [("session_id",)],
     "redo": [("session_id",)],
+    "set_state": [("session_id",), ("state",), ("state", "k")],
+    "signal": [("session_id",), ("event",), ("data",)],
 }
 
 
@@ -307,7 +344,7 @@ def test_a_hostile_value_in_any_field_gets_a_clear_answer(
     """Some of these are valid (an empty name, a huge `since_version`): those may succeed.
     None may crash the handler, and a refusal must leave everything as it was. Every field and
     value is tried, and the failures are reported together."""
-    valid: dict[str, Any] = {"session_id": board.joined}
+    valid: dict[str, Any] = {"session_id": board.joined, **VALID_EXTRAS.get(event, {})}
     if event == "operation":
         valid["op"] = {"type": "add_node", "node_id": "h", "props": {"k": 1}}
     failures = []
