@@ -59,13 +59,18 @@ class _QuietServer(ThreadingHTTPServer):
 class WebhookReceiver:
     """`with WebhookReceiver() as receiver:` serves on 127.0.0.1:`receiver.port`."""
 
-    def __init__(self, secret: str = TEST_SECRET, path: str = "/hooks") -> None:
+    def __init__(self, secret: str = TEST_SECRET, path: str = "/hooks", port: int = 0) -> None:
+        """`port`: a given one (a test may send to it while nothing listens, then start the
+        receiver there), else a free one."""
         self.secret = secret
         self.path = path
         self.script = Script()
         self.received: list[Received] = []
+        # (monotonic time, webhook-id) of each request as it arrives, before any scripted hang
+        # (`received` has a request only once it is answered).
+        self.arrivals: list[tuple[float, str | None]] = []
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler())
         self.port = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -113,6 +118,8 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                with receiver._lock:
+                    receiver.arrivals.append((time.monotonic(), self.headers.get("webhook-id")))
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {key.lower(): value for key, value in self.headers.items()}
                 try:

@@ -112,7 +112,7 @@ def test_an_event_pending_at_a_kill_9_is_delivered_after_the_restart(start_serve
     assert row["session_id"] == session_id and row["next_attempt_at"] is not None, row
     server.kill()
 
-    with Receiver(port) as receiver:
+    with Receiver(port=port) as receiver:
         server.start()  # the same ServerProcess: same port, same database, same INSTANCE_NAME
         wait_for(
             lambda: receiver.acknowledged("session.ended"),

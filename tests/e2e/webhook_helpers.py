@@ -4,10 +4,8 @@ the admin deliveries listing, and the walkthrough that makes one of every event.
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
@@ -15,7 +13,7 @@ import socketio
 
 from tests.e2e.conftest import ADMIN, create_session
 from tests.e2e.server import ServerProcess
-from tests.webhook_receiver import TEST_SECRET, Received, WebhookReceiver, _QuietServer
+from tests.webhook_receiver import TEST_SECRET, Received, WebhookReceiver
 
 EVENT_TYPES = (
     "session.created",
@@ -29,30 +27,7 @@ OP = {"type": "add_node", "node_id": "n1", "props": {"x": 1}}
 
 
 class Receiver(WebhookReceiver):
-    """tests.webhook_receiver's receiver, on `port` if given (so a test can send to a port
-    where nothing listens yet, then start the receiver there), which also keeps
-    `arrivals`: (monotonic time, webhook-id) of each request as it arrives, before any hang
-    the script asks for (`received` only has a request once it is answered)."""
-
-    def __init__(self, port: int = 0, secret: str = TEST_SECRET, path: str = "/hooks") -> None:
-        self.arrivals: list[tuple[float, str | None]] = []
-        super().__init__(secret, path)
-        if port:
-            self._server.server_close()
-            self._server = _QuietServer(("127.0.0.1", port), self._handler())
-            self.port = port
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        base = super()._handler()
-        receiver = self
-
-        class Arriving(base):  # type: ignore[misc, valid-type]
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                with receiver._lock:
-                    receiver.arrivals.append((time.monotonic(), self.headers.get("webhook-id")))
-                super().do_POST()
-
-        return Arriving
+    """tests.webhook_receiver's receiver, with the views these tests ask of it."""
 
     def arrived(self) -> int:
         with self._lock:
