@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,9 @@ DEBOUNCE_KEY = "sessionhub.webhooks.document_debounce"
 def enabled(event_type: str) -> bool:
     config = current_app.config
     return bool(config["WEBHOOK_URLS"]) and event_type in config["WEBHOOK_EVENTS"]
+
+
+DELIVERY_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 
 def new_delivery_id() -> str:
@@ -152,6 +156,10 @@ def list_deliveries(
 
 
 def get_delivery(delivery_id: str) -> WebhookDelivery:
+    """The delivery with that id; anything not shaped like one of ours is simply not found
+    (and never reaches the database, which may refuse its bytes)."""
+    if not DELIVERY_ID.fullmatch(delivery_id):
+        raise DeliveryNotFound(details={"delivery_id": delivery_id})
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         raise DeliveryNotFound(details={"delivery_id": delivery_id})

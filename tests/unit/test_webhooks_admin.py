@@ -87,12 +87,17 @@ def test_a_bad_listing_query_is_refused(hooked: Flask, query: str, status: int) 
     assert response.status_code == status, response.get_json()
 
 
-def test_retrying_an_unknown_delivery_is_a_404(hooked: Flask) -> None:
-    response = hooked.test_client().post(f"{DELIVERIES}/msg_nope/retry", headers=ADMIN)
+@pytest.mark.parametrize(
+    "delivery_id", ["msg_nope", "msg_" + "0" * 32, "%00", "x" * 300, "%ED%A0%80", "MSG_" + "a" * 32]
+)
+def test_retrying_an_unknown_delivery_is_a_404(hooked: Flask, delivery_id: str) -> None:
+    before = database_state(hooked)
+    response = hooked.test_client().post(f"{DELIVERIES}/{delivery_id}/retry", headers=ADMIN)
     assert (response.status_code, response.get_json()["error"]["code"]) == (
         404,
         "delivery_not_found",
     )
+    assert database_state(hooked) == before
 
 
 def test_the_webhook_routes_are_admin_only(make_app, receiver) -> None:
