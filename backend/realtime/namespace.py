@@ -1,4 +1,5 @@
-"""The Socket.IO namespace `/`: connect, join_session, leave_session, disconnect.
+"""The Socket.IO namespace `/`: routing every event (rate limit, context, ack), connect and
+disconnect; the session events themselves are `session_events`.
 
 Handlers are thin: validate the payload, call a service, answer an ack. Every client event is
 answered `{"ok": true, ...}` or `{"ok": false, "error": {...}}`, and nothing a client sends can
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, request
@@ -18,44 +17,29 @@ from flask_socketio import ConnectionRefusedError, Namespace
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import access, activity, broadcast, clock, documents, ephemeral, presence, registry
-from ..access import JoinGrant
+from .. import activity, broadcast, clock, presence
 from ..exceptions import (
-    Forbidden,
     InvalidPayload,
     NotConnected,
-    NotJoined,
     RateLimited,
-    SessionEnded,
-    SessionHubError,
     UnknownEvent,
 )
 from ..extensions import db
-from ..models import EDITOR
 from ..schemas import (
     ConnectAuthSchema,
-    HistorySchema,
-    JoinSessionSchema,
-    LeaveSessionSchema,
-    OperationEventSchema,
-    SessionDetailSchema,
-    SetStateSchema,
-    SignalSchema,
     validation_details,
 )
-from .acks import acknowledge, failure
+from .acks import failure
+from .connections import EVENT_SID, Connection
 from .departures import DepartureBatcher
 from .packets import UNDECODABLE_EVENT
 from .ratelimit import TokenBucket
+from .session_events import SessionEvents
 
 log = logging.getLogger(__name__)
 
-# The socket whose event is being handled (set by SessionNamespace._dispatch).
-_EVENT_SID: ContextVar[str] = ContextVar("sessionhub_event_sid")
-
 # Names python-socketio raises itself; from a client they are ordinary, unknown events.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
-DETAIL = SessionDetailSchema()
 # python-socketio's disconnect reasons, as stored in memberships.left_reason.
 _LEFT_REASONS = {
     "client disconnect": "client_disconnect",
@@ -66,21 +50,7 @@ _LEFT_REASONS = {
 }
 
 
-@dataclass
-class Connection:
-    """What this process knows about one of its sockets; gone with the socket."""
-
-    name: str | None
-    device_id: str | None
-    bucket: TokenBucket
-    clock: clock.Clock  # the app's, read without pushing an app context on every event
-    # session id -> this socket's membership there, as other clients see its changes
-    joined: dict[str, documents.Author] = field(default_factory=dict)
-    # the sessions of `joined` this socket entered as a viewer: it may not write there
-    read_only: set[str] = field(default_factory=set)
-
-
-class SessionNamespace(Namespace):
+class SessionNamespace(SessionEvents, Namespace):
     def __init__(
         self, namespace: str = broadcast.NAMESPACE, departures: DepartureBatcher | None = None
     ) -> None:
@@ -132,13 +102,13 @@ class SessionNamespace(Namespace):
         Flask-SocketIO would build a Flask request context per event (a Request object, URL
         matching that fails with a NotFound, a cookie session) for handlers that need none of
         it, about a tenth of the server's CPU per event (docs/benchmarks.md); the handlers
-        read their socket from `_EVENT_SID` instead of `request.sid`.
+        read their socket from `EVENT_SID` instead of `request.sid`.
         """
-        token = _EVENT_SID.set(sid)
+        token = EVENT_SID.set(sid)
         try:
             return handler(*args)
         finally:
-            _EVENT_SID.reset(token)
+            EVENT_SID.reset(token)
 
     def _still_connected(self, sid: str | None) -> bool:
         """python-socketio marks a socket as leaving before it runs the disconnect handler, so
@@ -259,162 +229,3 @@ class SessionNamespace(Namespace):
                     )
         finally:
             self._departures.queue = None
-
-    # --- sessions --------------------------------------------------------------------------
-
-    @acknowledge(JoinSessionSchema)
-    def on_join_session(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A client joins a session; the ack carries the full picture, the room a diff.
-
-        Access is decided first (`access.admit`): a refused join touches no row and no room.
-        The socket enters the room before its membership commits: an end that commits after
-        the join is broadcast to a room this socket is already in, so it hears
-        `session_ended`, and the join itself refuses a session whose end committed first.
-        Entering the room also precedes reading the document, so no change can fall between
-        the two: one committed in between arrives both ways, and clients drop versions they
-        already hold.
-        """
-        sid = _EVENT_SID.get()
-        connection = self.connections[sid]
-        session_id = payload["session_id"]
-        grant = self._admit(sid, session_id, payload["token"], payload["name"] or connection.name)
-        room = broadcast.session_room(session_id)
-        self._enter(sid, room)
-        try:
-            change = presence.join(
-                sid,
-                session_id,
-                name=grant.name,
-                device_id=connection.device_id,
-                instance_id=current_app.config["INSTANCE_ID"],
-                user_id=grant.user_id,
-                role=grant.role,
-            )
-        except Exception:
-            if session_id not in connection.joined:
-                self._leave(sid, room)
-            raise
-        session, member = change.session, change.member
-        connection.joined[session.id] = documents.Author(member.client_id, member.client_name)
-        if member.role != EDITOR:
-            connection.read_only.add(session.id)
-        presence.announce(change, skip_sid=sid)
-        clients = broadcast.clients(presence.members(session.id))
-        document = documents.catch_up(session.id, payload["since_version"])
-        detail = registry.session_detail(session)
-        return {
-            "session": DETAIL.dump(detail),
-            "clients": clients,
-            "states": ephemeral.states().all(session.id),
-            "version": detail["version"],
-            **document,
-        }
-
-    @staticmethod
-    def _admit(sid: str, session_id: str, token: str | None, name: str | None) -> JoinGrant:
-        """The identity a join enters with; a refusal is logged with its reason, never the
-        token."""
-        try:
-            return access.admit(session_id, token, name)
-        except SessionHubError as refusal:
-            log.info(
-                "join refused session=%s sid=%s code=%s reason=%s",
-                session_id,
-                sid,
-                refusal.code,
-                refusal.details.get("reason", "no_token"),
-            )
-            raise
-
-    @acknowledge(LeaveSessionSchema)
-    def on_leave_session(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A client leaves a session; the others hear `presence`."""
-        sid = _EVENT_SID.get()
-        change = presence.leave(sid, payload["session_id"], "left")  # SessionNotFound first
-        # Whether or not a membership was still open (an ended session closed it already),
-        # this socket is out of the session now.
-        connection = self.connections[sid]
-        connection.joined.pop(change.session.id, None)
-        connection.read_only.discard(change.session.id)
-        self._leave(sid, broadcast.session_room(change.session.id))
-        if not change.left:
-            raise NotJoined(details={"session_id": change.session.id})
-        presence.announce(change)
-        return {"session_id": change.session.id, "active_clients": change.session.active_clients}
-
-    # --- ephemeral state (DESIGN section 12) ------------------------------------------------
-
-    @acknowledge(SetStateSchema)
-    def on_set_state(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A member replaces its ephemeral state (null clears it); the room hears `state`.
-        Viewers may: a cursor is not an edit."""
-        session_id = payload["session_id"]
-        member = self._member(session_id)
-        ephemeral.states().put(session_id, member.client_id, payload["state"])
-        broadcast.state(session_id, member.client_id, payload["state"], skip_sid=_EVENT_SID.get())
-        return {}
-
-    @acknowledge(SignalSchema)
-    def on_signal(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A member relays a one-off message; the rest of the room hears `signal`."""
-        session_id = payload["session_id"]
-        member = self._member(session_id)
-        broadcast.signal(
-            session_id, member.client_id, payload["event"], payload["data"], _EVENT_SID.get()
-        )
-        return {}
-
-    # --- the shared document ---------------------------------------------------------------
-
-    @acknowledge(OperationEventSchema)
-    def on_operation(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A client changes the document; everyone else in the room hears `operation`."""
-        author = self._author(payload["session_id"])
-        applied = documents.apply_operation(payload["session_id"], payload["op"], author)
-        self._tell_room(applied)
-        return {"version": applied.version}
-
-    @acknowledge(HistorySchema)
-    def on_undo(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Any member reverts the session's newest change; the room hears `operation`."""
-        applied = documents.undo(payload["session_id"], self._author(payload["session_id"]))
-        self._tell_room(applied)
-        return {"version": applied.version, "op": applied.op}
-
-    @acknowledge(HistorySchema)
-    def on_redo(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Any member re-applies the change undone last; the room hears `operation`."""
-        applied = documents.redo(payload["session_id"], self._author(payload["session_id"]))
-        self._tell_room(applied)
-        return {"version": applied.version, "op": applied.op}
-
-    def _member(self, session_id: str) -> documents.Author:
-        """This socket's membership in `session_id`, or why it has none."""
-        author = self.connections[_EVENT_SID.get()].joined.get(session_id)
-        if author is None:
-            # Unknown session, then ended session, beat not joined: they say more.
-            session = registry.get_session(session_id)
-            if session.has_ended(clock.now()):
-                raise SessionEnded(details={"session_id": session.id})
-            raise NotJoined(details={"session_id": session_id})
-        return author
-
-    def _author(self, session_id: str) -> documents.Author:
-        """The member about to write to `session_id`; only editors may."""
-        author = self._member(session_id)
-        if session_id in self.connections[_EVENT_SID.get()].read_only:
-            raise Forbidden(
-                "Viewers may read the document but not change it.",
-                details={"reason": "viewer", "session_id": session_id},
-            )
-        return author
-
-    @staticmethod
-    def _tell_room(applied: documents.Applied) -> None:
-        broadcast.operation(
-            applied.session_id,
-            applied.version,
-            applied.op,
-            applied.author.as_dict(),
-            skip_sid=_EVENT_SID.get(),
-        )
