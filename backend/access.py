@@ -74,10 +74,6 @@ class JoinGrant:
     user_id: str | None
     role: str
 
-    @property
-    def may_write(self) -> bool:
-        return self.role == EDITOR
-
 
 _CLAIMS = JoinClaimsSchema()
 
