@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app backend:create_app
 
-.PHONY: run test lint fmt migrate clean bench bench-soak
+.PHONY: run test lint fmt migrate clean bench bench-soak vendor-socketio screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,19 @@ bench: $(VENV)/.dev-installed $(LOADGEN)/node_modules/.installed
 # A leak shows only over time: ten minutes of client churn, kept out of `make bench`'s budget.
 bench-soak: $(VENV)/.dev-installed $(LOADGEN)/node_modules/.installed
 	$(BIN)/python -m bench.soak --minutes 10 --out bench/results/soak.json
+
+# The browser pages load Socket.IO's own ES module build, vendored (no CDN, no build step) from
+# the socket.io-client that tests/e2e/js/package-lock.json pins, so the pages and the Node e2e
+# tests speak through the same client. Change the pin there, then run this and commit the files.
+E2E_JS := tests/e2e/js
+SOCKETIO_VENDOR := backend/web/static/vendor/socket.io-client
+vendor-socketio:
+	npm ci --prefix $(E2E_JS) --no-audit --no-fund
+	cp $(E2E_JS)/node_modules/socket.io-client/dist/socket.io.esm.min.js \
+	   $(E2E_JS)/node_modules/socket.io-client/dist/socket.io.esm.min.js.map \
+	   $(E2E_JS)/node_modules/socket.io-client/LICENSE $(SOCKETIO_VENDOR)/
+	node -p 'require("./$(E2E_JS)/node_modules/socket.io-client/package.json").version' \
+	   > $(SOCKETIO_VENDOR)/VERSION
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

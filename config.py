@@ -152,6 +152,8 @@ class Config:
     DEFAULT_CORS: str | None = None  # None: same origin only
     DEFAULT_LOG_LEVEL = "INFO"
     DEFAULT_ASYNC_MODE = "eventlet"
+    # The /demo/ board lets anyone who reaches the server create sessions from a browser.
+    DEFAULT_WEB_DEMO = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -198,6 +200,7 @@ class Config:
             # permessage-deflate costs each socket a 256 KiB zlib state and every frame a
             # compression; off, as in the Node Socket.IO server (docs/benchmarks.md).
             "WEBSOCKET_COMPRESSION": env.boolean("WEBSOCKET_COMPRESSION", False),
+            "WEB_DEMO": env.boolean("WEB_DEMO", cls.DEFAULT_WEB_DEMO),
         }
         settings.update(_webhook_settings(env))
         for name, (default, minimum) in _INTEGER_SETTINGS.items():
@@ -222,6 +225,7 @@ class DevelopmentConfig(Config):
     DEFAULT_JOIN_TOKEN_SECRET = DEV_JOIN_TOKEN_SECRET
     DEFAULT_CORS = "*"
     DEFAULT_LOG_LEVEL = "INFO"
+    DEFAULT_WEB_DEMO = True
 
 
 class TestingConfig(DevelopmentConfig):

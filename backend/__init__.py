@@ -28,6 +28,7 @@ from .realtime import DepartureBatcher, GuardedPacket, SessionNamespace
 from .request_bodies import BoundedRequestBodies
 from .telemetry import SOCKET_CONNECTIONS
 from .webhooks.dispatcher import EXTENSION_KEY as DISPATCHER_KEY
+from .web import register_web
 from .webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(
     # Outermost, so Engine.IO's polling requests get the same limit as the REST API.
     app.wsgi_app = BoundedRequestBodies(app.wsgi_app, app.config["MAX_PAYLOAD_BYTES"])
     register_api(app)
+    register_web(app)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(webhooks_cli)
     if _is_serving(app):

@@ -32,6 +32,7 @@ OPTIONAL_SERVICES = (
     ("Redis", "TEST_REDIS_URL", "set TEST_REDIS_URL"),
     ("JavaScript client", "needs node and npm", "put node and npm on PATH"),
     ("nginx", "need nginx", "install nginx (apt-get install nginx-light)"),
+    ("Browser", "need Chromium", "install Debian's chromium (apt-get install chromium)"),
 )
 
 
