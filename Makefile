@@ -26,12 +26,14 @@ run: migrate
 	exec $(BIN)/python app.py
 
 # Unit tests run in-process and share nothing, so two workers (one per core) halve their time;
-# e2e tests start real servers and assert bounded waits, so they run afterwards, one at a time,
-# with the machine to themselves. PYTEST_ARGS replaces both with one plain pytest run.
+# e2e and browser tests start real servers and assert bounded waits, so they run afterwards,
+# one at a time, with the machine to themselves. PYTEST_ARGS replaces all three with one plain
+# pytest run.
 test: $(VENV)/.dev-installed
 ifeq ($(strip $(PYTEST_ARGS)),)
 	$(BIN)/python -m pytest tests/unit -n 2
 	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest tests/browser
 else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 endif
