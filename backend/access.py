@@ -140,7 +140,7 @@ def mint_for_session(
     session = registry.get_session(session_id)
     now = clock.now()
     if session.has_ended(now):
-        raise SessionEnded(details={"session_id": session.id})
+        raise SessionEnded.of(session.id, session.end_reason_at(now))
     secret = _join_secret()
     if ttl_seconds is None:
         ttl_seconds = min(DEFAULT_TTL_SECONDS, config["JOIN_TOKEN_MAX_TTL_SECS"])

@@ -98,6 +98,12 @@ class SessionEnded(SessionHubError):
     status = 409
     default_message = "The session has ended."
 
+    @classmethod
+    def of(cls, session_id: str, end_reason: str | None) -> SessionEnded:
+        """The refusal names why the session ended, so a client that missed `session_ended`
+        (it joined late, or was away) can say so without another request."""
+        return cls(details={"session_id": session_id, "end_reason": end_reason})
+
 
 class ValidationFailed(SessionHubError):
     code = "validation_error"

@@ -148,6 +148,13 @@ class Session(db.Model):
         """Ended, or past its TTL: joins and edits get `session_ended` either way."""
         return not self.is_active or self.is_expired(now)
 
+    def end_reason_at(self, now: datetime) -> str | None:
+        """Why it has ended by `now`: the recorded reason, or `ttl_expired` past its TTL before
+        the sweep has ended it; None while it is active."""
+        if not self.is_active:
+            return self.end_reason
+        return "ttl_expired" if self.is_expired(now) else None
+
     def duration_seconds(self, now: datetime) -> float:
         end = self.ended_at or now
         return max(0.0, (end - self.created_at).total_seconds())

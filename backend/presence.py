@@ -158,7 +158,7 @@ def _join_locked(
     now = clock.now()
     if session.has_ended(now):
         db.session.rollback()
-        raise SessionEnded(details={"session_id": session.id})
+        raise SessionEnded.of(session.id, session.end_reason_at(now))
     mine, open_count = connection.execute(
         _SEAT, {"seat_sid": sid, "seat_session": session_id}
     ).one()

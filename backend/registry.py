@@ -88,7 +88,7 @@ def update_session(session_id: str, changes: dict[str, Any]) -> Session:
     begin_write()
     session = get_session(session_id)
     if not session.is_active:
-        raise SessionEnded(details={"session_id": session.id, "end_reason": session.end_reason})
+        raise SessionEnded.of(session.id, session.end_reason)
     for name in ("title", "pinned", "ttl_seconds"):
         if name in changes:
             setattr(session, name, changes[name])

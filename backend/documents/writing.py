@@ -42,6 +42,8 @@ _CLAIM_VERSION = (
     .values(version=_SESSIONS.c.version + 1, last_activity=bindparam("claim_now"))
     .returning(_SESSIONS.c.version, _SESSIONS.c.created_at, _SESSIONS.c.ttl_seconds)
 )
+# Only on the way to refusing a change: an ended session's reason, for the error's details.
+_END_REASON = select(_SESSIONS.c.end_reason).where(_SESSIONS.c.id == bindparam("ended_session"))
 _NODE_KEY = (_NODES.c.session_id == bindparam("key_session")) & (
     _NODES.c.node_id == bindparam("key_node")
 )
@@ -142,8 +144,13 @@ def _next_version(connection: Connection, session_id: str, now: datetime) -> int
         _CLAIM_VERSION, {"claim_session": session_id, "claim_now": now}
     ).first()
     if claimed is None or is_past_ttl(claimed.created_at, claimed.ttl_seconds, now):
+        reason = (
+            "ttl_expired"
+            if claimed is not None
+            else connection.execute(_END_REASON, {"ended_session": session_id}).scalar()
+        )
         db.session.rollback()
-        raise SessionEnded(details={"session_id": session_id})
+        raise SessionEnded.of(session_id, reason)
     return claimed.version
 
 

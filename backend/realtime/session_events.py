@@ -79,11 +79,13 @@ class SessionEvents:
             connection.read_only.add(session.id)
         presence.announce(change, skip_sid=sid)
         clients = broadcast.clients(presence.members(session.id))
+        [me] = broadcast.clients([member])
         document = documents.catch_up(session.id, payload["since_version"])
         detail = registry.session_detail(session)
         return {
             "session": DETAIL.dump(detail),
             "clients": clients,
+            "client": me,
             "states": ephemeral.states().all(session.id),
             "version": detail["version"],
             **document,
@@ -173,8 +175,9 @@ class SessionEvents:
         if author is None:
             # Unknown session, then ended session, beat not joined: they say more.
             session = registry.get_session(session_id)
-            if session.has_ended(clock.now()):
-                raise SessionEnded(details={"session_id": session.id})
+            now = clock.now()
+            if session.has_ended(now):
+                raise SessionEnded.of(session.id, session.end_reason_at(now))
             raise NotJoined(details={"session_id": session_id})
         return author
 

@@ -465,7 +465,8 @@ def test_an_ended_session_refuses_changes(app, client, connect) -> None:
     assert client.delete(f"/api/v1/sessions/{session_id}", headers=ADMIN).status_code == 200
     bob.get_received()
     before = state(app, client, session_id)
-    assert error_code(add(ada, session_id, "m")) == "session_ended"
+    refused = add(ada, session_id, "m")
+    assert refused["error"]["details"] == {"session_id": session_id, "end_reason": "ended_by_admin"}
     assert error_code(update(ada, session_id, "n", a=3)) == "session_ended"
     assert error_code(undo(ada, session_id)) == "session_ended"
     assert error_code(redo(bob, session_id)) == "session_ended"
@@ -487,7 +488,8 @@ def test_a_session_past_its_ttl_refuses_changes_before_the_sweep(
     clock.advance(seconds=61)
     assert detail(client, session_id)["is_active"] is True
     before = state(app, client, session_id)
-    assert error_code(add(ada, session_id, "m")) == "session_ended"
+    refused = add(ada, session_id, "m")
+    assert refused["error"]["details"] == {"session_id": session_id, "end_reason": "ttl_expired"}
     assert error_code(delete(bob, session_id, "n")) == "session_ended"
     assert error_code(undo(ada, session_id)) == "session_ended"
     assert error_code(redo(ada, session_id)) == "session_ended"

@@ -74,6 +74,8 @@ def test_join_acks_the_session_clients_and_document(client, connect) -> None:
     # Without a join token (AUTH_MODE=open): no app user id, and an editor.
     assert set(me) == {"client_id", "name", "joined_at", "user_id", "role"}
     assert (me["user_id"], me["role"]) == (None, "editor")
+    # Which of the clients is this socket: a page marks "you" and knows its role from this.
+    assert ack["client"] == me
 
 
 def test_two_joins_count_two_and_the_first_hears_a_presence_diff(client, connect) -> None:
@@ -182,6 +184,7 @@ def test_join_an_ended_session(client, connect, app) -> None:
     client.delete(f"/api/v1/sessions/{session_id}", headers=ADMIN)
     ack = join(connect(), session_id)
     assert ack["error"]["code"] == "session_ended"
+    assert ack["error"]["details"] == {"session_id": session_id, "end_reason": "ended_by_admin"}
     assert memberships(app, session_id) == []
 
 
@@ -189,7 +192,8 @@ def test_join_a_session_past_its_ttl_before_the_sweep(client, connect, clock, ap
     session_id = create_session(client, ttl_seconds=60)
     clock.advance(seconds=61)
     assert detail(client, session_id)["is_active"] is True
-    assert join(connect(), session_id)["error"]["code"] == "session_ended"
+    error = join(connect(), session_id)["error"]
+    assert error["code"] == "session_ended" and error["details"]["end_reason"] == "ttl_expired"
     assert memberships(app, session_id) == []
 
 
