@@ -77,5 +77,9 @@ vendor-socketio:
 	node -p 'require("./$(E2E_JS)/node_modules/socket.io-client/package.json").version' \
 	   > $(SOCKETIO_VENDOR)/VERSION
 
+# The README's pictures, from the browser tests' own pages (needs Chromium, as they do).
+screenshots: $(VENV)/.dev-installed
+	SESSIONHUB_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/python -m pytest tests/browser/test_screenshots.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

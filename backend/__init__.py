@@ -27,8 +27,8 @@ from .loop_lag import LagProbe
 from .realtime import DepartureBatcher, GuardedPacket, SessionNamespace
 from .request_bodies import BoundedRequestBodies
 from .telemetry import SOCKET_CONNECTIONS
-from .webhooks.dispatcher import EXTENSION_KEY as DISPATCHER_KEY
 from .web import register_web
+from .webhooks.dispatcher import EXTENSION_KEY as DISPATCHER_KEY
 from .webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)

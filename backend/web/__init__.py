@@ -56,6 +56,7 @@ def page_settings() -> dict[str, object]:
     return {
         "auth_mode": config["AUTH_MODE"],
         "web_demo": config["WEB_DEMO"],
+        "webhooks": bool(config["WEBHOOK_URLS"]),
         "version": VERSION,
     }
 

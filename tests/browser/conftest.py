@@ -18,7 +18,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.conftest import migrated_database
-from tests.e2e.server import ADMIN_TOKEN, ServerProcess
+from tests.e2e.server import ADMIN_TOKEN, ServerProcess, server_starter
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # The machine's network is closed: without these Chromium tries Google's hosts at every start.
@@ -116,16 +116,8 @@ def web_database(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture()
 def start_web_server(web_database: str, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """`python app.py` on a fresh SQLite database; every server is stopped in teardown."""
-    servers: list[ServerProcess] = []
-
-    def start(**env: str) -> ServerProcess:
-        server = ServerProcess(web_database, tmp_path / f"server-{len(servers)}.log", env)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()
+    with server_starter(web_database, tmp_path) as start:
+        yield start
 
 
 @pytest.fixture()

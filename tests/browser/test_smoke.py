@@ -1,4 +1,4 @@
-"""The landing page loads in Chromium under its strict CSP, and links every page."""
+"""Every page in Chromium: links, the CSP enforced, names for screen readers, the keyboard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.server import ServerProcess
+from tests.browser.conftest import create_session
+from tests.e2e.server import ADMIN_TOKEN, ServerProcess
 
 
 def test_landing_page_links_the_demo_the_admin_page_and_the_api_docs(
@@ -47,3 +48,74 @@ def test_the_content_security_policy_blocks_inline_code_in_the_browser(
         assert any("Content Security Policy" in text for text in violations), violations
     finally:
         context.close()
+
+
+# Every control a keyboard reaches, without a name a screen reader could read.
+UNNAMED_CONTROLS = """() => {
+    const focusable = 'a[href], button, input, select, textarea, [tabindex]:not([tabindex="-1"])';
+    const named = (element) => {
+        if ((element.getAttribute("aria-label") || "").trim()) return true;
+        const ids = (element.getAttribute("aria-labelledby") || "").split(/\\s+/).filter(Boolean);
+        if (ids.some((id) => (document.getElementById(id)?.textContent || "").trim())) return true;
+        if (element.labels && [...element.labels].some((label) => label.textContent.trim())) {
+            return true;
+        }
+        if (["INPUT", "SELECT", "TEXTAREA"].includes(element.tagName)) return false;
+        return Boolean(element.textContent.trim() || element.getAttribute("title"));
+    };
+    return [...document.querySelectorAll(focusable)]
+        .filter((element) => element.getClientRects().length && !named(element))
+        .map((element) => element.outerHTML.slice(0, 120));
+}"""
+
+
+def test_every_control_on_every_page_has_a_name_a_screen_reader_reads(
+    web_server: ServerProcess, open_page: Callable[..., Page]
+) -> None:
+    session_id = create_session(web_server, title="Names")
+    board = open_page(f"{web_server.url}/demo/?session={session_id}&name=Ada")
+    expect(board.locator("#connection")).to_have_text("Connected")
+    board.get_by_role("button", name="Add card").click()
+    expect(board.locator(".card")).to_have_count(1)
+    start = open_page(f"{web_server.url}/demo/")
+    admin = open_page(f"{web_server.url}/admin/")
+    assert admin.evaluate(UNNAMED_CONTROLS) == []  # the sign-in form
+    admin.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    admin.get_by_role("button", name="Sign in").click()
+    admin.locator(f'#sessions-body tr[data-session-id="{session_id}"]').get_by_role(
+        "button"
+    ).first.click()
+    expect(admin.locator("#clients-body tr")).to_have_count(1)
+    landing = open_page(f"{web_server.url}/")
+    for page in (board, start, admin, landing):
+        assert page.evaluate(UNNAMED_CONTROLS) == [], page.url
+
+
+def test_the_board_is_worked_from_the_keyboard_alone(
+    web_server: ServerProcess, open_page: Callable[..., Page]
+) -> None:
+    """Tab reaches the toolbar and then the card; Enter on "Add card" adds one."""
+    session_id = create_session(web_server)
+    page = open_page(f"{web_server.url}/demo/?session={session_id}&name=Ada")
+    expect(page.locator("#connection")).to_have_text("Connected")
+    reached: list[str] = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        label = page.evaluate(
+            "() => document.activeElement.getAttribute('aria-label')"
+            " || document.activeElement.textContent.trim()"
+        )
+        reached.append(label)
+        if "Add card" in label:
+            page.keyboard.press("Enter")
+            break
+    assert any("Add card" in label for label in reached), reached
+    expect(page.locator(".card")).to_have_count(1)
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('card')"):
+            break
+    else:
+        raise AssertionError("Tab never reached the card")
+    page.keyboard.press("Delete")
+    expect(page.locator(".card")).to_have_count(0)

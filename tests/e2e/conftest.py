@@ -18,7 +18,7 @@ import socketio
 from sqlalchemy import create_engine, text
 
 from tests.conftest import BACKENDS, migrated_database
-from tests.e2e.server import ADMIN_TOKEN, ServerProcess
+from tests.e2e.server import ADMIN_TOKEN, ServerProcess, server_starter
 
 JS_DIR = Path(__file__).with_name("js")
 
@@ -46,16 +46,8 @@ def e2e_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
 @pytest.fixture()
 def start_server(e2e_database_url: str, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Starts `python app.py` processes on the test database; each is stopped in teardown."""
-    servers: list[ServerProcess] = []
-
-    def start(**env: str) -> ServerProcess:
-        server = ServerProcess(e2e_database_url, tmp_path / f"server-{len(servers)}.log", env)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()
+    with server_starter(e2e_database_url, tmp_path) as start:
+        yield start
 
 
 @pytest.fixture()

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -131,3 +132,21 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+
+@contextmanager
+def server_starter(database_url: str, log_dir: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """`start(**env)` runs one more `python app.py` on `database_url`, each on its own port and
+    with its own log; every one is stopped on the way out."""
+    servers: list[ServerProcess] = []
+
+    def start(**env: str) -> ServerProcess:
+        server = ServerProcess(database_url, log_dir / f"server-{len(servers)}.log", env)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
