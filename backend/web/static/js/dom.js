@@ -65,3 +65,15 @@ export function ago(iso, now = Date.now()) {
   if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
   return `${Math.round(seconds / 86400)} d ago`;
 }
+
+/** Copies `text`; false where the browser refuses (no permission, not a secure context), so
+ * the caller can select the text for the person to copy instead. */
+export async function copyText(text) {
+  if (!navigator.clipboard) return false;
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

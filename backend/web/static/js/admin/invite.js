@@ -1,7 +1,7 @@
 // Invite links: a join token minted for the open session (POST /sessions/<id>/tokens), put in
 // a demo-board link's fragment (which browsers never send to a server), ready to copy.
 
-import { $, announce } from "../dom.js";
+import { $, announce, copyText } from "../dom.js";
 import { localTime, relative } from "./format.js";
 import { busy, clearError, setText, showError } from "./ui.js";
 
@@ -97,13 +97,11 @@ export class InviteForm {
   /** The clipboard API needs permission and a secure context; without it, select the text. */
   async copy() {
     const field = $("#invite-link");
-    try {
-      if (!navigator.clipboard) throw new Error("no clipboard");
-      await navigator.clipboard.writeText(field.value);
+    if (await copyText(field.value)) {
       announce("Invite link copied");
       setText($("#invite-copy"), "Copied");
       window.setTimeout(() => setText($("#invite-copy"), "Copy"), 2000);
-    } catch {
+    } else {
       field.focus();
       field.select();
       announce("Could not copy: the link is selected, press Ctrl+C (or Cmd+C) to copy it");

@@ -1,7 +1,7 @@
 // The demo board's entry: decides between the start forms and a session, then wires the
 // modules together. Each module does one job; this one only connects them.
 
-import { $, announce } from "../dom.js";
+import { $, announce, copyText } from "../dom.js";
 import { Board, CARD_COLORS } from "./board.js";
 import { Connection } from "./connection.js";
 import { Cursors } from "./cursors.js";
@@ -197,10 +197,9 @@ function openBoard({ sessionId, name, token }) {
   if (shareable) {
     shareButton.addEventListener("click", async () => {
       const link = shareLink(sessionId);
-      try {
-        await navigator.clipboard.writeText(link);
+      if (await copyText(link)) {
         notices.say("Share link copied: anyone who opens it joins this board.");
-      } catch {
+      } else {
         const field = $("#share-link");
         field.value = link;
         $("#share-fallback").hidden = false;
