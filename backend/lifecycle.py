@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import clock, instances, registry
 from .database import database_now
 from .extensions import db, socketio
-from .models import Instance, Membership, Session, SweepRun, SweepSlot, is_past_ttl
+from .models import TTL_EXPIRED, Instance, Membership, Session, SweepRun, SweepSlot, is_past_ttl
 from .telemetry import SWEEP_DURATION
 from .webhooks import outbox
 
@@ -98,7 +98,7 @@ def sweep(
 def _run_rules(result: SweepResult, now: datetime, max_inactive: timedelta, idle: str) -> None:
     empty_timeout = current_app.config["SESSION_EMPTY_TIMEOUT_SECS"]
     active = [Session.is_active.is_(True)]
-    _end_each(result, now, "ttl_expired", _ttl_expired(now), active)
+    _end_each(result, now, TTL_EXPIRED, _ttl_expired(now), active)
     if empty_timeout:
         never_joined = _never_joined_conditions(now - timedelta(seconds=empty_timeout))
         _end_each(result, now, "never_joined", _candidates(never_joined), never_joined)

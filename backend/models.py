@@ -21,17 +21,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
 
+# The reason the TTL rule gives: the sweep records it, and refusals name it before the sweep.
+TTL_EXPIRED = "ttl_expired"
 END_REASONS = (
     "idle_timeout",
     "never_joined",
-    "ttl_expired",
+    TTL_EXPIRED,
     "ended_by_admin",
     "admin_cleanup",
     "server_shutdown",
 )
 # Reasons counted by `total_cleaned`: the ones where the server, not a person, ended the session
 # for being unused, plus an admin's explicit sweep.
-CLEANED_REASONS = ("idle_timeout", "never_joined", "ttl_expired", "admin_cleanup")
+CLEANED_REASONS = ("idle_timeout", "never_joined", TTL_EXPIRED, "admin_cleanup")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -153,7 +155,7 @@ class Session(db.Model):
         the sweep has ended it; None while it is active."""
         if not self.is_active:
             return self.end_reason
-        return "ttl_expired" if self.is_expired(now) else None
+        return TTL_EXPIRED if self.is_expired(now) else None
 
     def duration_seconds(self, now: datetime) -> float:
         end = self.ended_at or now

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from .. import activity, clock
 from ..exceptions import InvalidOperation, NothingToRedo, NothingToUndo, SessionEnded
 from ..extensions import db
-from ..models import DocumentNode, Operation, Session, is_past_ttl
+from ..models import TTL_EXPIRED, DocumentNode, Operation, Session, is_past_ttl
 from ..schemas import PROPS_MAX_BYTES, props_size
 from ..webhooks import outbox
 from .history import history, undo_target, undo_window
@@ -145,7 +145,7 @@ def _next_version(connection: Connection, session_id: str, now: datetime) -> int
     ).first()
     if claimed is None or is_past_ttl(claimed.created_at, claimed.ttl_seconds, now):
         reason = (
-            "ttl_expired"
+            TTL_EXPIRED
             if claimed is not None
             else connection.execute(_END_REASON, {"ended_session": session_id}).scalar()
         )
